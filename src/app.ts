@@ -1,0 +1,75 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Store } from './db/types.js';
+import { registerAuth } from './http/plugins/auth.js';
+import { registerDocs } from './http/plugins/docs.js';
+import { registerErrorHandling } from './http/plugins/errors.js';
+import { registerJsonBody } from './http/plugins/json-body.js';
+import { registerMetrics } from './http/plugins/metrics.js';
+import { genReqId, registerRequestLog } from './http/plugins/request-log.js';
+import { codeRoutes } from './http/routes/codes.js';
+import { healthRoutes } from './http/routes/health.js';
+import { seedRoutes } from './http/routes/seed.js';
+import type { Secrets } from './secrets.js';
+import { createSeedService } from './services/seed-service.js';
+import { createSignatureService } from './services/signature-service.js';
+
+export type AppDeps = {
+  config: Config;
+  secrets: Secrets;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  version?: string;
+};
+
+/** Builds the HTTP app on the given dependencies. Never listens: server.ts and tests do. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, secrets, store, clock } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per request comes from plugins/request-log.ts instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId,
+    bodyLimit: config.bodyLimitBytes,
+    // Behind docker's port mapping or a proxy, request.ip is still the peer; set TRUST_PROXY-like
+    // behaviour explicitly if ever needed rather than trusting X-Forwarded-For by default.
+    trustProxy: false,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const seeds = createSeedService({ store, keyRing: secrets.keyRing, rsa: secrets.rsa, clock, totpWindow: config.totpWindow });
+  const signatures = createSignatureService({
+    store,
+    clock,
+    hmacSecret: secrets.hmacSecret,
+    windowSeconds: config.signatureWindowSeconds,
+    allowTimestampOnly: config.allowTimestampSignatures,
+  });
+
+  registerJsonBody(app);
+  registerErrorHandling(app);
+  registerRequestLog(app);
+  registerMetrics(app);
+  registerAuth(app, {
+    apiKey: secrets.apiKey,
+    publicCodeRoutes: config.publicCodeRoutes,
+    requireSignatures: config.requireSignatures,
+    signatures,
+    publicPrefixes: ['/docs'],
+  });
+  await registerDocs(app, { expose: config.enableDocs, version: deps.version ?? '0.0.0' });
+
+  if (!secrets.rsa) throw new Error('the HTTP service needs the RSA key pair');
+  await app.register(healthRoutes, { store, seeds, clock });
+  await app.register(seedRoutes, { seeds, publicKeyPem: secrets.rsa.publicKeyPem });
+  await app.register(codeRoutes, { seeds });
+
+  return app;
+}

@@ -1,0 +1,24 @@
+import { Secret } from 'otpauth';
+import { toArrayBuffer } from './totp.js';
+
+// What POST /decrypt-seed accepts as plaintext (API.md): 64 hex characters, whose bytes are the
+// HMAC key, or an RFC 4648 base32 secret of at least 128 bits.
+
+const MIN_SECRET_BYTES = 16;
+
+export function parseSeed(plaintext: Buffer): Buffer | null {
+  const text = plaintext.toString('utf8').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  const b32 = text.replace(/[\s-]/g, '').replace(/=+$/, '').toUpperCase();
+  if (!/^[A-Z2-7]+$/.test(b32)) return null;
+  if (Math.floor((b32.length * 5) / 8) < MIN_SECRET_BYTES) return null;
+  try {
+    return Buffer.from(Secret.fromBase32(b32).bytes);
+  } catch {
+    return null;
+  }
+}
+
+export function toBase32(secret: Buffer): string {
+  return new Secret({ buffer: toArrayBuffer(secret) }).base32.replace(/=+$/, '');
+}

@@ -1,0 +1,56 @@
+import { timingSafeEqual } from 'node:crypto';
+import { HOTP, Secret } from 'otpauth';
+
+// Pure HOTP/TOTP (RFC 4226, RFC 6238): the time is always an argument, never read here.
+
+export type Algorithm = 'SHA1' | 'SHA256' | 'SHA512';
+export const ALGORITHMS: readonly Algorithm[] = ['SHA1', 'SHA256', 'SHA512'];
+export const DIGITS = [6, 8] as const;
+export const PERIODS = [15, 30, 60] as const;
+
+export type OtpParams = { algorithm: Algorithm; digits: number; period: number };
+export const DEFAULT_PARAMS: OtpParams = Object.freeze({ algorithm: 'SHA1', digits: 6, period: 30 });
+
+export function hotp(secret: Buffer, counter: number, algorithm: Algorithm = 'SHA1', digits = 6): string {
+  return HOTP.generate({ secret: new Secret({ buffer: toArrayBuffer(secret) }), algorithm, digits, counter });
+}
+
+/** The RFC 6238 time step (T0 = 0) that contains `timeMs`. */
+export function timeStep(timeMs: number, period: number): number {
+  return Math.floor(timeMs / 1000 / period);
+}
+
+export function totp(secret: Buffer, params: OtpParams, timeMs: number): string {
+  return hotp(secret, timeStep(timeMs, params.period), params.algorithm, params.digits);
+}
+
+/** Whole seconds left in the step that contains `timeMs`: 1 to period. */
+export function secondsRemaining(timeMs: number, period: number): number {
+  return period - (Math.floor(timeMs / 1000) % period);
+}
+
+export function isWellFormedCode(code: unknown, digits: number): code is string {
+  return typeof code === 'string' && code.length === digits && /^[0-9]+$/.test(code);
+}
+
+/**
+ * Finds the time step, within `window` steps either side of now, whose code is `code`.
+ * Every candidate is compared in constant time and none is skipped, so the timing does not
+ * tell which step matched. Returns null when none does (a step of 0 is a match, not a miss).
+ */
+export function matchStep(secret: Buffer, params: OtpParams, code: string, timeMs: number, window: number): number | null {
+  if (!isWellFormedCode(code, params.digits)) return null;
+  const now = timeStep(timeMs, params.period);
+  const given = Buffer.from(code);
+  let found: number | null = null;
+  for (let step = now - window; step <= now + window; step++) {
+    const expected = Buffer.from(hotp(secret, step, params.algorithm, params.digits));
+    if (timingSafeEqual(expected, given) && found === null) found = step;
+  }
+  return found;
+}
+
+/** otpauth wants an ArrayBuffer of exactly the key's bytes (a Buffer may be a pooled slice). */
+export function toArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}

@@ -1,0 +1,57 @@
+import type { Clock } from '../clock.js';
+import { hmacSha256Hex, safeEqual } from '../crypto/hmac.js';
+import type { Store } from '../db/types.js';
+import { AppError } from '../errors.js';
+
+// Request signatures (API.md "Request signatures"): HMAC-SHA256 over
+// "<timestamp>\n<METHOD>\n<path with query>\n<hex sha256 of raw body>", a window in both
+// directions, and each signature accepted once (a database guarantee, so restarts and a second
+// process do not reopen it).
+
+export type SignedRequest = {
+  timestamp: string | undefined;
+  signature: string | undefined;
+  method: string;
+  pathWithQuery: string;
+  bodySha256Hex: string;
+};
+
+export type SignatureServiceDeps = {
+  store: Store;
+  clock: Clock;
+  hmacSecret: string;
+  windowSeconds: number;
+  allowTimestampOnly: boolean;
+};
+
+const invalid = (message: string) => new AppError(401, 'INVALID_SIGNATURE', message);
+
+export function canonicalString(r: Pick<SignedRequest, 'method' | 'pathWithQuery' | 'bodySha256Hex'> & { timestamp: string }): string {
+  return `${r.timestamp}\n${r.method.toUpperCase()}\n${r.pathWithQuery}\n${r.bodySha256Hex}`;
+}
+
+export function createSignatureService(deps: SignatureServiceDeps) {
+  return {
+    async verify(r: SignedRequest): Promise<void> {
+      if (!r.timestamp || !r.signature) throw invalid('X-Timestamp and X-Signature headers are required');
+      if (!/^\d{1,12}$/.test(r.timestamp)) throw invalid('X-Timestamp must be unix seconds');
+      if (!/^[0-9a-f]{64}$/.test(r.signature)) throw invalid('X-Signature must be 64 lowercase hex characters');
+      const nowMs = deps.clock.now();
+      const skew = Math.abs(Math.floor(nowMs / 1000) - Number(r.timestamp));
+      if (skew > deps.windowSeconds) {
+        throw new AppError(401, 'SIGNATURE_EXPIRED', `X-Timestamp is more than ${deps.windowSeconds} seconds from the server's clock`);
+      }
+      const full = hmacSha256Hex(deps.hmacSecret, canonicalString({ ...r, timestamp: r.timestamp }));
+      let ok = safeEqual(full, r.signature);
+      if (!ok && deps.allowTimestampOnly) ok = safeEqual(hmacSha256Hex(deps.hmacSecret, r.timestamp), r.signature);
+      if (!ok) throw invalid('X-Signature does not match the request');
+      // Kept until it can no longer pass the window check, then forgotten.
+      const expiresAt = (Number(r.timestamp) + deps.windowSeconds + 1) * 1000;
+      if (!(await deps.store.signatures.claim(r.signature, expiresAt, nowMs))) {
+        throw new AppError(401, 'SIGNATURE_REPLAYED', 'This signature was already used');
+      }
+    },
+  };
+}
+
+export type SignatureService = ReturnType<typeof createSignatureService>;

@@ -1,0 +1,66 @@
+import cron from 'node-cron';
+import { systemClock } from './clock.js';
+import { ConfigError, loadConfig } from './config.js';
+import { databasePath } from './db/open.js';
+import { createSqliteStore } from './db/store.js';
+import { createLogger } from './logger.js';
+import { resolveSecrets } from './secrets.js';
+import { createCodeLog } from './services/code-log.js';
+import { createSeedService } from './services/seed-service.js';
+
+// The code log worker (the cron sidecar): no HTTP server, the same database and repositories.
+
+async function main(): Promise<void> {
+  let config;
+  let secrets;
+  try {
+    config = loadConfig();
+    if (!cron.validate(config.cronSchedule)) throw new ConfigError([`CRON_SCHEDULE: "${config.cronSchedule}" is not a valid cron expression`]);
+    // The worker only opens sealed seeds: it needs the data key, not the RSA pair or the API key.
+    secrets = await resolveSecrets(config, { rsa: false, apiKey: false });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`The worker cannot start. ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel).child({ component: 'code-log-worker' });
+  const store = createSqliteStore(databasePath(config.dataDir));
+  const seeds = createSeedService({ store, keyRing: secrets.keyRing, rsa: null, clock: systemClock, totpWindow: config.totpWindow });
+  const log = createCodeLog({
+    dir: config.cronDir,
+    maxBytes: config.cronMaxBytes,
+    codeAt: (t) => seeds.codeAt(t),
+    warn: (message) => logger.warn(message),
+  });
+
+  const task = cron.schedule(
+    config.cronSchedule,
+    async (ctx) => {
+      // The scheduled moment, not the moment the callback happened to run.
+      const at = ctx?.date instanceof Date ? ctx.date.getTime() : systemClock.now();
+      try {
+        if (await log.tick(at)) logger.info({ file: log.file }, 'code line written');
+      } catch (err) {
+        logger.error({ err }, 'could not write the code line');
+      }
+    },
+    { timezone: 'UTC', noOverlap: true, name: 'code-log' },
+  );
+  logger.info({ schedule: config.cronSchedule, file: log.file }, 'code log worker started');
+
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'worker stopping');
+    await task.stop();
+    store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`The worker stopped: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
