@@ -1,0 +1,26 @@
+import { Writable } from 'node:stream';
+
+/** Every log line the apps of one test file wrote, and the secrets none of them may contain. */
+export const captured = { lines: [] as string[], secrets: new Set<string>() };
+
+export function captureStream(): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) captured.lines.push(line);
+      done();
+    },
+  });
+}
+
+/** Registers a value (seed, code, API key, signature...) that must never appear in a log line. */
+export function mustNotLog(...values: (string | undefined | null)[]): void {
+  for (const v of values) if (v && v.length >= 6) captured.secrets.add(v);
+}
+
+export function leaks(): { secret: string; line: string }[] {
+  const found: { secret: string; line: string }[] = [];
+  for (const line of captured.lines) {
+    for (const secret of captured.secrets) if (line.includes(secret)) found.push({ secret: `${secret.slice(0, 3)}…`, line });
+  }
+  return found;
+}
