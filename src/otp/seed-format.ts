@@ -8,7 +8,9 @@ const MIN_SECRET_BYTES = 16;
 
 export function parseSeed(plaintext: Buffer): Buffer | null {
   const text = plaintext.toString('utf8').trim();
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  // Anything made only of hex digits is read as hex, and must then be the full 64 characters: a
+  // 40-character hex key must not be silently taken for a (different) base32 secret.
+  if (/^[0-9a-fA-F]+$/.test(text)) return text.length === 64 ? Buffer.from(text, 'hex') : null;
   const b32 = text.replace(/[\s-]/g, '').replace(/=+$/, '').toUpperCase();
   if (!/^[A-Z2-7]+$/.test(b32)) return null;
   if (Math.floor((b32.length * 5) / 8) < MIN_SECRET_BYTES) return null;

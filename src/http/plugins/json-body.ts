@@ -10,7 +10,7 @@ declare module 'fastify' {
 
 /** JSON bodies parsed by us, so the raw bytes stay available and bad JSON has our error. */
 export function registerJsonBody(app: FastifyInstance): void {
-  app.removeContentTypeParser(['application/json']);
+  app.removeAllContentTypeParsers(); // JSON in (API.md): any other body is 415
   app.addContentTypeParser(/^application\/(?:[\w.+-]+\+)?json$/, { parseAs: 'buffer' }, (request, body, done) => {
     const raw = body as Buffer;
     request.rawBody = raw;
