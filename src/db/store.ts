@@ -2,6 +2,7 @@ import { openDatabase, type Db } from './open.js';
 import { createAuditRepository } from './repositories/audit.js';
 import { createCredentialRepository } from './repositories/credentials.js';
 import { createSignatureRepository } from './repositories/signatures.js';
+import { createUserRepository } from './repositories/users.js';
 import type { Store } from './types.js';
 
 export type SqliteStore = Store & { db: Db };
@@ -15,6 +16,7 @@ export function createSqliteStore(file: string): SqliteStore {
     credentials: createCredentialRepository(db),
     signatures: createSignatureRepository(db),
     audit: createAuditRepository(db),
+    users: createUserRepository(db),
     async ping() {
       try {
         return (ping.get() as { ok: number }).ok === 1;

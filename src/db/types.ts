@@ -61,10 +61,45 @@ export interface AuditRepository {
   list(query: AuditQuery): Promise<AuditRow[]>;
 }
 
+export type UserRow = {
+  userId: string;
+  enabled: boolean;
+  failedAttempts: number;
+  /** ms since the epoch; the user is locked while it is in the future. */
+  lockedUntil: number | null;
+  lockoutCount: number;
+  createdAt: number;
+  updatedAt: number;
+};
+
+/** Lockout rule of API.md: after `threshold` failures, lock for baseMs * 2^(n-1) (n-th lockout), at most maxMs. */
+export type LockoutPolicy = { threshold: number; baseMs: number; maxMs: number };
+
+export type ChargeOutcome = { outcome: 'charged' } | { outcome: 'locked'; lockedUntil: number } | { outcome: 'unknown_user' };
+
+export interface UserRepository {
+  get(userId: string): Promise<UserRow | null>;
+  /** Creates the user (2FA off, no lockout) unless it exists; returns the row either way. */
+  ensure(userId: string, now: number): Promise<UserRow>;
+  /** Turns 2FA on or off; false when the user does not exist (nothing written then). */
+  setEnabled(userId: string, enabled: boolean, now: number, audit: AuditInput): Promise<boolean>;
+  /**
+   * One transaction: refuses while locked (writing `refused`), locks when `threshold` charges are
+   * already outstanding (writing `lockout` and `refused`), otherwise counts one more failure.
+   */
+  chargeAttempt(userId: string, now: number, policy: LockoutPolicy, audits: { refused: AuditInput; lockout: AuditInput }): Promise<ChargeOutcome>;
+  /**
+   * One transaction: writes `result`; on success clears the failures, the lockout count and any
+   * lock; on failure keeps the charge and locks (writing `lockout`) once `threshold` is reached.
+   */
+  settleAttempt(userId: string, ok: boolean, now: number, policy: LockoutPolicy, audits: { result: AuditInput; lockout: AuditInput }): Promise<{ lockedUntil: number | null }>;
+}
+
 export interface Store {
   credentials: CredentialRepository;
   signatures: SignatureRepository;
   audit: AuditRepository;
+  users: UserRepository;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): void;

@@ -1,0 +1,122 @@
+import type { Db } from '../open.js';
+import type { AuditInput, ChargeOutcome, LockoutPolicy, UserRepository, UserRow } from '../types.js';
+import { auditWriter } from './audit.js';
+
+type Raw = {
+  user_id: string;
+  enabled: number;
+  failed_attempts: number;
+  locked_until: number | null;
+  lockout_count: number;
+  created_at: number;
+  updated_at: number;
+};
+
+const COLUMNS = 'user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at';
+
+export function toUser(r: Raw): UserRow {
+  return {
+    userId: r.user_id,
+    enabled: r.enabled === 1,
+    failedAttempts: r.failed_attempts,
+    lockedUntil: r.locked_until,
+    lockoutCount: r.lockout_count,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The n-th lockout in a row lasts base * 2^(n-1), never more than max. */
+export function lockDurationMs(n: number, policy: LockoutPolicy): number {
+  return Math.min(policy.baseMs * 2 ** Math.max(0, Math.min(n - 1, 30)), policy.maxMs);
+}
+
+export function createUserRepository(db: Db): UserRepository {
+  const audit = auditWriter(db);
+  const get = db.prepare(`SELECT ${COLUMNS} FROM users WHERE user_id = ?`);
+  const insert = db.prepare(
+    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
+  );
+  const setEnabled = db.prepare('UPDATE users SET enabled = ?, updated_at = ? WHERE user_id = ?');
+  const charge = db.prepare('UPDATE users SET failed_attempts = failed_attempts + 1, updated_at = ? WHERE user_id = ?');
+  const lock = db.prepare('UPDATE users SET failed_attempts = 0, lockout_count = ?, locked_until = ?, updated_at = ? WHERE user_id = ?');
+  const reset = db.prepare('UPDATE users SET failed_attempts = 0, lockout_count = 0, locked_until = NULL, updated_at = ? WHERE user_id = ?');
+
+  const read = (userId: string) => {
+    const r = get.get(userId) as Raw | undefined;
+    return r ? toUser(r) : null;
+  };
+  const isLocked = (u: UserRow, now: number) => u.lockedUntil !== null && u.lockedUntil > now;
+
+  // The lock starts a fresh count: after it expires the user has `threshold` tries again, and
+  // the next lockout lasts twice as long (lockout_count is cleared only by a success).
+  const lockUser = (u: UserRow, now: number, policy: LockoutPolicy, event: AuditInput): number => {
+    const n = u.lockoutCount + 1;
+    const until = now + lockDurationMs(n, policy);
+    lock.run(n, until, now, u.userId);
+    audit({ ...event, reason: event.reason ?? `locked_${Math.ceil((until - now) / 1000)}s` });
+    return until;
+  };
+
+  const ensureTx = db.transaction((userId: string, now: number) => {
+    insert.run(userId, now, now);
+    return read(userId) as UserRow;
+  });
+  const setEnabledTx = db.transaction((userId: string, enabled: boolean, now: number, event: AuditInput) => {
+    if (setEnabled.run(enabled ? 1 : 0, now, userId).changes !== 1) return false;
+    audit(event);
+    return true;
+  });
+  const chargeTx = db.transaction(
+    (userId: string, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
+      const u = read(userId);
+      if (!u) return { outcome: 'unknown_user' };
+      if (isLocked(u, now)) {
+        audit(events.refused);
+        return { outcome: 'locked', lockedUntil: u.lockedUntil as number };
+      }
+      // `threshold` charges are outstanding (failed, or still being checked): the budget is
+      // spent. Locking here, not only when a check fails, bounds parallel guesses to the
+      // threshold and cannot leave a user stuck if a process died between charge and settle.
+      if (u.failedAttempts >= policy.threshold) {
+        const until = lockUser(u, now, policy, events.lockout);
+        audit(events.refused);
+        return { outcome: 'locked', lockedUntil: until };
+      }
+      charge.run(now, userId);
+      return { outcome: 'charged' };
+    },
+  );
+  const settleTx = db.transaction(
+    (userId: string, ok: boolean, now: number, policy: LockoutPolicy, events: { result: AuditInput; lockout: AuditInput }) => {
+      audit(events.result);
+      const u = read(userId);
+      if (!u) return { lockedUntil: null };
+      if (ok) {
+        reset.run(now, userId);
+        return { lockedUntil: null };
+      }
+      if (isLocked(u, now)) return { lockedUntil: u.lockedUntil };
+      if (u.failedAttempts >= policy.threshold) return { lockedUntil: lockUser(u, now, policy, events.lockout) };
+      return { lockedUntil: null };
+    },
+  );
+
+  return {
+    async get(userId) {
+      return read(userId);
+    },
+    async ensure(userId, now) {
+      return ensureTx.immediate(userId, now);
+    },
+    async setEnabled(userId, enabled, now, event) {
+      return setEnabledTx.immediate(userId, enabled, now, event);
+    },
+    async chargeAttempt(userId, now, policy, events) {
+      return chargeTx.immediate(userId, now, policy, events);
+    },
+    async settleAttempt(userId, ok, now, policy, events) {
+      return settleTx.immediate(userId, ok, now, policy, events);
+    },
+  };
+}
