@@ -1,0 +1,143 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { loadConfig, ConfigError } from '../../src/config.js';
+import { collect, freePort, runEntry, startEntry, waitFor } from '../helpers/spawn.js';
+import { mustNotLog } from '../helpers/log-capture.js';
+
+const GOOD_KEY = 'production-api-key-0123456789-abcdefghij';
+const DATA_KEY = Buffer.alloc(32, 3).toString('base64');
+mustNotLog(GOOD_KEY, DATA_KEY);
+
+const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+
+function prodEnv(over: Record<string, string | undefined>): Record<string, string> {
+  const keys = inject('keysDir');
+  const env: Record<string, string | undefined> = {
+    NODE_ENV: 'production',
+    API_KEY: GOOD_KEY,
+    DATA_KEY,
+    PRIVATE_KEY_PATH: join(keys, 'private_key.pem'),
+    PUBLIC_KEY_PATH: join(keys, 'public_key.pem'),
+    DATA_DIR: tmp('tfa-prod-data-'),
+    KEYS_DIR: tmp('tfa-prod-keys-'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...over,
+  };
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+}
+
+function expectRefusal(run: { code: number | null; stderr: string; stdout: string }, ...mentions: RegExp[]) {
+  expect(run.code).not.toBe(0);
+  expect(run.code).not.toBeNull();
+  expect(run.stderr).toMatch(/^The service cannot start\. Invalid configuration:/);
+  for (const m of mentions) expect(run.stderr).toMatch(m);
+  expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  expect(run.stdout).toBe('');
+}
+
+describe('a production start refuses bad configuration with one message listing every problem', () => {
+  it('no API key, no data key, no private key: all three named at once', async () => {
+    const run = await runEntry('src/server.ts', prodEnv({ API_KEY: undefined, DATA_KEY: undefined, PRIVATE_KEY_PATH: '/nonexistent/private_key.pem' }));
+    expectRefusal(run, /API_KEY is not set/, /DATA_KEY is not set/, /no private key at \/nonexistent\/private_key\.pem/);
+  });
+
+  it('an API key under 32 characters', async () => {
+    const run = await runEntry('src/server.ts', prodEnv({ API_KEY: 'short-key' }));
+    expectRefusal(run, /API_KEY is 9 characters; at least 32/);
+    expect(run.stderr).not.toContain('short-key');
+  });
+
+  it('a data key that is not 32 bytes', async () => {
+    const run = await runEntry('src/server.ts', prodEnv({ DATA_KEY: Buffer.alloc(16).toString('base64') }));
+    expectRefusal(run, /DATA_KEY is not the base64 of exactly 32 bytes/);
+  });
+
+  it('a private key that is unreadable, not a key, or under 4096 bits', async () => {
+    const dir = tmp('tfa-bad-keys-');
+    mkdirSync(join(dir, 'a-directory.pem'));
+    writeFileSync(join(dir, 'garbage.pem'), 'not a key');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(dir, 'small.pem')]);
+    const noPub = { PUBLIC_KEY_PATH: join(dir, 'none.pem') };
+    expectRefusal(await runEntry('src/server.ts', prodEnv({ ...noPub, PRIVATE_KEY_PATH: join(dir, 'a-directory.pem') })), /cannot read .*a-directory\.pem \(EISDIR\)/);
+    expectRefusal(await runEntry('src/server.ts', prodEnv({ ...noPub, PRIVATE_KEY_PATH: join(dir, 'garbage.pem') })), /not a readable PEM RSA private key/);
+    expectRefusal(await runEntry('src/server.ts', prodEnv({ ...noPub, PRIVATE_KEY_PATH: join(dir, 'small.pem') })), /RSA-2048; RSA-4096 is required/);
+  });
+
+  it('an invalid value is named with its variable', async () => {
+    expectRefusal(await runEntry('src/server.ts', prodEnv({ PORT: 'eighty', TOTP_WINDOW: '3' })), /PORT: must be a whole number/, /TOTP_WINDOW/);
+  });
+
+  it('a sound configuration starts, serves /health without docs, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const child = startEntry('src/server.ts', prodEnv({ PORT: String(port) }));
+    const c = collect(child);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok);
+    expect((await fetch(`http://127.0.0.1:${port}/docs`)).status).toBe(404);
+    child.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+    expect(c.out()).not.toContain(GOOD_KEY);
+  });
+});
+
+describe('a development start on a fresh clone', () => {
+  it('creates the key pair, a data key and an API key under KEYS_DIR, prints the API key once', async () => {
+    const keysDir = join(tmp('tfa-dev-'), 'keys');
+    const env = { NODE_ENV: 'development', KEYS_DIR: keysDir, DATA_DIR: tmp('tfa-dev-data-'), PORT: String(await freePort()), HOST: '127.0.0.1' };
+    const start = async () => {
+      const child = startEntry('src/server.ts', env);
+      const c = collect(child);
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${env.PORT}/health`)).ok, 60_000);
+      child.kill('SIGTERM');
+      await c.exited;
+      return c;
+    };
+    const first = await start();
+    const apiKey = readFileSync(join(keysDir, 'api_key'), 'utf8').trim();
+    mustNotLog(apiKey);
+    expect(first.err()).toContain(apiKey);
+    expect(first.out()).not.toContain(apiKey); // the JSON log stream never has it
+    expect(statSync(join(keysDir, 'private_key.pem')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(keysDir, 'api_key')).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(keysDir, 'public_key.pem'))).toBe(true);
+    expect(Buffer.from(readFileSync(join(keysDir, 'data_key'), 'utf8').trim(), 'base64')).toHaveLength(32);
+    const bits = execFileSync('openssl', ['pkey', '-in', join(keysDir, 'private_key.pem'), '-noout', '-text']).toString();
+    expect(bits).toMatch(/4096 bit/);
+    const second = await start();
+    expect(second.err()).not.toContain(apiKey);
+  }, 90_000);
+});
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      nodeEnv: 'development',
+      port: 8080,
+      host: '0.0.0.0',
+      dataDir: './data',
+      privateKeyPath: './keys/private_key.pem',
+      enableDocs: true,
+      totpWindow: 1,
+      signatureWindowSeconds: 30,
+      requireSignatures: false,
+      cronDir: './cron',
+      cronSchedule: '0 * * * * *',
+    });
+    expect(loadConfig({ NODE_ENV: 'production' }).enableDocs).toBe(false);
+  });
+
+  it('lists every bad variable in one error', () => {
+    try {
+      loadConfig({ PORT: '70000', REQUIRE_SIGNATURES: 'maybe', LOG_LEVEL: 'loud' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'PORT', 'REQUIRE_SIGNATURES']);
+    }
+  });
+});
