@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCodeLog, formatCodeLine } from '../../src/services/code-log.js';
+import { createTestApp, oathtool, randomHexSeed, setSeed, TEST_DATA_KEY } from '../helpers/app.js';
+import { mustNotLog } from '../helpers/log-capture.js';
+import { collect, ROOT, startEntry, waitFor } from '../helpers/spawn.js';
+
+const LINE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} - 2FA Code: \d{6}$/;
+const tmp = () => mkdtempSync(join(tmpdir(), 'tfa-cron-'));
+
+describe('the code log', () => {
+  it('formats the line of API.md in UTC', () => {
+    expect(formatCodeLine(Date.UTC(2026, 10, 23, 14, 5, 0, 999), '482910')).toBe('2026-11-23 14:05:00 - 2FA Code: 482910\n');
+  });
+
+  it('appends the seed’s code for each tick of a fixed clock, equal to oathtool’s', async () => {
+    const t = await createTestApp();
+    const seed = randomHexSeed();
+    await setSeed(t, seed);
+    const { createSeedService } = await import('../../src/services/seed-service.js');
+    const seeds = createSeedService({ store: t.store, keyRing: t.secrets.keyRing, rsa: null, clock: t.clock, totpWindow: 1 });
+    const dir = tmp();
+    const log = createCodeLog({ dir, maxBytes: 1 << 20, codeAt: (ms) => seeds.codeAt(ms), warn: () => {} });
+    const minutes = [0, 1, 2].map((m) => Date.UTC(2026, 10, 23, 14, 5 + m, 0));
+    for (const at of minutes) expect(await log.tick(at)).toBe(true);
+    const expected = minutes.map((at, i) => `2026-11-23 14:0${5 + i}:00 - 2FA Code: ${oathtool(seed, at)}`);
+    expect(readFileSync(join(dir, 'last_code.txt'), 'utf8')).toBe(`${expected.join('\n')}\n`);
+    await t.close();
+  });
+
+  it('writes nothing and warns while no seed is set', async () => {
+    const dir = tmp();
+    const warnings: string[] = [];
+    const log = createCodeLog({ dir, maxBytes: 1 << 20, codeAt: async () => null, warn: (m) => warnings.push(m) });
+    expect(await log.tick(Date.now())).toBe(false);
+    expect(existsSync(join(dir, 'last_code.txt'))).toBe(false);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('rotates to last_code.txt.1 past the size bound, keeping whole lines and at most two files', async () => {
+    const dir = tmp();
+    const lineBytes = formatCodeLine(0, '000000').length; // 39
+    const log = createCodeLog({ dir, maxBytes: lineBytes * 10, codeAt: async () => '000000', warn: () => {} });
+    for (let i = 0; i < 25; i++) await log.tick(Date.UTC(2026, 0, 1, 0, i, 0));
+    const current = readFileSync(join(dir, 'last_code.txt'), 'utf8');
+    const previous = readFileSync(join(dir, 'last_code.txt.1'), 'utf8');
+    expect(current.length).toBeLessThanOrEqual(lineBytes * 10);
+    expect(previous.length).toBe(lineBytes * 10);
+    expect(current.split('\n').filter(Boolean)).toHaveLength(5);
+    expect(current.endsWith('2026-01-01 00:24:00 - 2FA Code: 000000\n')).toBe(true);
+    expect(existsSync(join(dir, 'last_code.txt.2'))).toBe(false);
+  });
+
+  it('never shows a reader a torn line while several writers append at once', async () => {
+    const dir = tmp();
+    const file = join(dir, 'last_code.txt');
+    const writers = [1, 2, 3].map(() => spawn(process.execPath, ['--import', 'tsx', 'test/worker/torn-writer.ts', dir, '3000'], { cwd: ROOT, stdio: 'ignore' }));
+    const done = Promise.all(writers.map((w) => new Promise((r) => w.on('exit', r))));
+    let finished = false;
+    void done.then(() => (finished = true));
+    let snapshots = 0;
+    while (!finished) {
+      if (existsSync(file)) {
+        const text = readFileSync(file, 'utf8');
+        if (text.length > 0) {
+          snapshots++;
+          expect(text.endsWith('\n')).toBe(true);
+          for (const line of text.slice(0, -1).split('\n')) expect(line).toMatch(LINE);
+        }
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(9000);
+    expect(snapshots).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe('npm run worker', () => {
+  it('with CRON_SCHEDULE every second, appends correct lines from the seed in the database, and stops on SIGTERM', async () => {
+    const t = await createTestApp();
+    const seed = randomHexSeed();
+    const cronDir = tmp();
+    const env = { NODE_ENV: 'production', DATA_DIR: t.dataDir, DATA_KEY: TEST_DATA_KEY, CRON_DIR: cronDir, CRON_SCHEDULE: '* * * * * *', LOG_LEVEL: 'info' };
+
+    // First without a seed: warnings, no line.
+    const child = startEntry('src/worker.ts', env);
+    const c = collect(child);
+    await waitFor(() => c.out().includes('no seed is set yet'));
+    expect(existsSync(join(cronDir, 'last_code.txt'))).toBe(false);
+
+    await setSeed(t, seed);
+    const file = join(cronDir, 'last_code.txt');
+    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').split('\n').filter(Boolean).length >= 2);
+    child.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    for (const line of lines) {
+      expect(line).toMatch(LINE);
+      const [date, time] = line.split(' ');
+      const at = Date.parse(`${date}T${time}Z`);
+      const code = line.slice(-6);
+      mustNotLog(code);
+      expect(code).toBe(oathtool(seed, at));
+    }
+    // the worker's own log lines are JSON and carry no code
+    for (const l of c.out().split('\n').filter(Boolean)) expect(() => JSON.parse(l)).not.toThrow();
+    for (const line of lines) expect(c.out()).not.toContain(line.slice(-6));
+    await t.close();
+  }, 60_000);
+
+  it('refuses an invalid CRON_SCHEDULE with a clear message', async () => {
+    const { runEntry } = await import('../helpers/spawn.js');
+    const run = await runEntry('src/worker.ts', { NODE_ENV: 'development', KEYS_DIR: tmp(), DATA_DIR: tmp(), CRON_SCHEDULE: 'every minute' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('CRON_SCHEDULE: "every minute" is not a valid cron expression');
+  });
+});
