@@ -1,0 +1,123 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { LoadResult } from './load.js';
+import type { OpensslSpeed } from './openssl.js';
+
+// results.json and RESULTS.md: the numbers, the machine they were taken on, and each target of
+// issue 5 with whether it was met.
+
+export type Machine = { cpu_model: string; cores: number; memory_gib: number; node: string; platform: string; load_average_at_start: number[] };
+
+export function machine(): Machine {
+  const c = cpus();
+  return {
+    cpu_model: c[0]?.model.trim() ?? 'unknown',
+    cores: c.length,
+    memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    load_average_at_start: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+export type RouteResult = LoadResult & {
+  key: string;
+  label: string;
+  ratio_to_baseline: number;
+  peak_rss_mb: number;
+  ratio_to_openssl?: number;
+  users?: number;
+  note?: string;
+};
+
+export type Target = { target: string; wanted: string; got: string; met: boolean; why?: string };
+
+export type Results = {
+  date: string;
+  machine: Machine;
+  settings: Record<string, string | number | boolean>;
+  baseline: { label: string; rps: number; p50_ms: number; p99_ms: number; runs: (LoadResult & { peak_rss_mb: number })[] };
+  openssl: OpensslSpeed | null;
+  enrolment: Record<string, unknown>[];
+  routes: RouteResult[];
+  service_peak_rss_mb: number;
+  targets: Target[];
+  notes: string[];
+};
+
+export const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+const r2 = (n: number) => Math.round(n * 100) / 100;
+
+export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
+  const byKey = new Map(res.routes.map((r) => [r.key, r]));
+  const targets: Target[] = [];
+  const ratio = (key: string, wanted: number, name: string) => {
+    const r = byKey.get(key);
+    if (!r) return;
+    targets.push({ target: `${name}: requests/s vs baseline`, wanted: `>= ${wanted}`, got: `${r2(r.ratio_to_baseline)}`, met: r.ratio_to_baseline >= wanted });
+  };
+  ratio('generate_2fa', 0.8, 'GET /generate-2fa');
+  for (const r of res.routes) if (r.key.startsWith('verify_2fa') || r.key.startsWith('totp_verify') || r.key === 'otp_secure_signed') ratio(r.key, 0.5, r.label);
+  const small = res.routes.find((r) => r.key === 'totp_verify_small');
+  const large = res.routes.find((r) => r.key === 'totp_verify_large');
+  if (small && large) {
+    const rel = large.rps / small.rps;
+    targets.push({
+      target: `POST /totp/verify at ${large.users} users vs ${small.users} users`,
+      wanted: '>= 0.9 (within 10%)',
+      got: `${r2(rel)}`,
+      met: rel >= 0.9,
+    });
+  }
+  const seed = byKey.get('decrypt_seed');
+  if (seed && seed.ratio_to_openssl !== undefined) {
+    targets.push({
+      target: 'POST /decrypt-seed vs openssl rsa4096 private ops/s (one core)',
+      wanted: '>= 0.8',
+      got: `${r2(seed.ratio_to_openssl)}`,
+      met: seed.ratio_to_openssl >= 0.8,
+    });
+  }
+  targets.push({ target: 'service peak RSS, whole run', wanted: '< 200 MB', got: `${res.service_peak_rss_mb} MB`, met: res.service_peak_rss_mb < 200 });
+  return targets;
+}
+
+export function markdown(res: Results): string {
+  const m = res.machine;
+  const lines: string[] = [];
+  lines.push('# Benchmark results', '');
+  lines.push(
+    `${res.date} on ${m.cpu_model}, ${m.cores} cores, ${m.memory_gib} GiB, Node ${m.node} (${m.platform}); ` +
+      `load average at start ${m.load_average_at_start.join(' / ')}.`,
+  );
+  const s = res.settings;
+  lines.push(
+    '',
+    `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per run after ${s.warmup_seconds} s of warm-up; ` +
+      `the service ${s.service_build} with NODE_ENV=production and LOG_LEVEL=${s.log_level}, its log lines going to a file. ` +
+      'Produced by `npm run bench` (bench/README.md explains it); results.json holds the same and more.',
+    '',
+  );
+  lines.push(`Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, p99 ${res.baseline.p99_ms} ms` +
+    (res.baseline.runs.length > 1 ? ` (mean of ${res.baseline.runs.length} runs: ${res.baseline.runs.map((r) => r.rps).join(', ')} req/s).` : '.'));
+  if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
+  lines.push('', '| route | req/s | p50 ms | p99 ms | × baseline | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---|');
+  for (const r of res.routes) {
+    const mix = Object.entries(r.outcomes ?? r.statuses)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
+    const extra = r.ratio_to_openssl !== undefined ? ` (${r2(r.ratio_to_openssl)} × openssl)` : '';
+    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r2(r.ratio_to_baseline)}${extra} | ${r.peak_rss_mb} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
+  }
+  lines.push('', `Service peak RSS over the whole run (kernel high-water mark, VmHWM): **${res.service_peak_rss_mb} MB**.`);
+  if (res.enrolment.length > 0) {
+    lines.push('', '## Enrolment', '');
+    for (const e of res.enrolment) lines.push(`- ${Object.entries(e).map(([k, v]) => `${k}: ${String(v)}`).join(', ')}`);
+  }
+  lines.push('', '## Targets', '', '| target | wanted | got | met |', '|---|---|---|---|');
+  for (const t of res.targets) lines.push(`| ${t.target} | ${t.wanted} | ${t.got} | ${t.met ? 'yes' : '**no**'} |`);
+  if (res.notes.length > 0) {
+    lines.push('', '## Notes', '');
+    for (const n of res.notes) lines.push(`- ${n}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

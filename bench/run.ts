@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLoad, type LoadResult, type Scenario } from './load.js';
+import { opensslEncryptSeed, opensslKeyPair, opensslSpeed, type OpensslSpeed } from './openssl.js';
+import { benchOptions } from './options.js';
+import { buildCompiled, freePort, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
+import { evaluateTargets, machine, markdown, mb, type Results, type RouteResult } from './report.js';
+import { rpaScenarios } from './scenarios.js';
+import { userPhases, type UserPhase } from './users.js';
+
+// `npm run bench`: issue 5. One run, one machine: the baseline and the service as separate
+// processes, the same autocannon settings for each, results to bench/RESULTS.md and results.json.
+
+const opts = benchOptions();
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const work = mkdtempSync(join(tmpdir(), 'tfa-bench-'));
+const procs: Managed[] = [];
+
+async function main(): Promise<void> {
+  const info = machine();
+  log(`${info.cpu_model}, ${info.cores} cores, Node ${info.node}; working in ${work}`);
+  const keysDir = join(work, 'keys');
+  const logDir = join(work, 'logs');
+  const dataDir = join(work, 'data');
+  for (const d of [keysDir, logDir, dataDir]) mkdirSync(d, { recursive: true });
+  const privateKeyPath = join(keysDir, 'private_key.pem');
+  const publicKeyPath = join(keysDir, 'public_key.pem');
+  if (opts.keysDir) {
+    copyFileSync(join(opts.keysDir, 'private_key.pem'), privateKeyPath);
+    copyFileSync(join(opts.keysDir, 'public_key.pem'), publicKeyPath);
+  } else {
+    log('generating an RSA-4096 key pair with openssl');
+    await opensslKeyPair(privateKeyPath, publicKeyPath);
+  }
+
+  // openssl first, while nothing else runs on the machine.
+  log(`openssl speed -seconds ${opts.opensslSeconds} rsa4096`);
+  const openssl: OpensslSpeed = await opensslSpeed(opts.opensslSeconds);
+  log(`openssl: ${openssl.privateOpsPerSecond} private ops/s`);
+
+  log(opts.fromSource ? 'running the service from source (tsx)' : 'compiling the service and the baseline');
+  const entries = opts.fromSource ? sourceEntries(opts.root) : await buildCompiled(opts.root);
+
+  const apiKey = randomBytes(32).toString('base64url');
+  const dataKey = randomBytes(32).toString('base64');
+  // Production settings; only the limits that would otherwise refuse a load generator hammering
+  // from one address are raised (documented in bench/README.md).
+  const serviceEnv: Record<string, string> = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    API_KEY: apiKey,
+    DATA_KEY: dataKey,
+    DATA_DIR: dataDir,
+    KEYS_DIR: keysDir,
+    PRIVATE_KEY_PATH: privateKeyPath,
+    PUBLIC_KEY_PATH: publicKeyPath,
+    CRON_DIR: join(work, 'cron'),
+    RATE_LIMIT_MAX: '100000',
+    RATE_LIMIT_WINDOW_SECONDS: '1',
+    LOCKOUT_THRESHOLD: '100',
+  };
+  const baseline = await startProcess({
+    name: 'baseline',
+    entry: entries.baseline,
+    fromSource: opts.fromSource,
+    env: { NODE_ENV: 'production', LOG_LEVEL: 'info' },
+    port: await freePort(),
+    cwd: opts.root,
+    logDir,
+    readyPath: '/baseline',
+  });
+  procs.push(baseline);
+  const service = await startProcess({
+    name: 'service',
+    entry: entries.server,
+    fromSource: opts.fromSource,
+    env: serviceEnv,
+    port: await freePort(),
+    cwd: opts.root,
+    logDir,
+    readyPath: '/health',
+  });
+  procs.push(service);
+  const serviceUrl = `http://127.0.0.1:${service.port}`;
+
+  // The seed goes in the way a client sends it: openssl-encrypted, through POST /decrypt-seed.
+  const seed = randomBytes(32);
+  const encryptedSeed = opensslEncryptSeed(seed.toString('hex'), publicKeyPath);
+  const set = await fetch(`${serviceUrl}/decrypt-seed`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+    body: JSON.stringify({ encrypted_seed: encryptedSeed }),
+  });
+  if (set.status !== 200) throw new Error(`setting the seed answered ${set.status}: ${await set.text()}`);
+
+  const settings = { connections: opts.connections, durationSeconds: opts.durationSeconds };
+  const measure = async (proc: Managed, url: string, s: Scenario): Promise<LoadResult & { peak_rss_mb: number }> => {
+    if (opts.warmupSeconds > 0) await runLoad(url, s, { ...settings, durationSeconds: opts.warmupSeconds });
+    const sampler = rssSampler(proc);
+    const r = await runLoad(url, s, settings);
+    const peak = mb(sampler.stop());
+    log(`${s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, RSS ${peak} MB${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}`);
+    return { ...r, peak_rss_mb: peak };
+  };
+
+  const baselineScenario: Scenario = { key: 'baseline', label: 'GET /baseline (trivial JSON)', method: 'GET', path: '/baseline', expect: [200] };
+  const baselineRuns = [await measure(baseline, `http://127.0.0.1:${baseline.port}`, baselineScenario)];
+
+  const rpa = rpaScenarios({ apiKey, hmacSecret: apiKey, seed, encryptedSeed, totpWindow: 1 });
+  const measured: { s: Scenario; r: LoadResult & { peak_rss_mb: number }; users?: number }[] = [];
+  for (const s of [rpa.generate, rpa.verifyInvalid, rpa.verifyValid, rpa.otpSecure]) measured.push({ s, r: await measure(service, serviceUrl, s) });
+
+  // Per-user verification on a small and then a large enrolled population.
+  const notes: string[] = [];
+  const enrolment: Record<string, unknown>[] = [];
+  const phases: UserPhase[] = await userPhases({ dataDir, dataKey, apiKey, serviceUrl, small: opts.usersSmall, large: opts.usersLarge, log });
+  for (const phase of phases) {
+    if (phase.kind === 'unavailable') {
+      notes.push(phase.why);
+      continue;
+    }
+    enrolment.push(await phase.enrol());
+    measured.push({ s: phase.scenario, r: await measure(service, serviceUrl, phase.scenario), users: phase.users });
+  }
+
+  // Last: every decrypt-seed replaces the seed (with the same value) and so resets its replay state.
+  measured.push({ s: rpa.decryptSeed, r: await measure(service, serviceUrl, rpa.decryptSeed) });
+
+  // The baseline again, so drift over the run (thermal, a noisy neighbour) shows.
+  baselineRuns.push(await measure(baseline, `http://127.0.0.1:${baseline.port}`, baselineScenario));
+  const baseRps = baselineRuns.reduce((a, r) => a + r.rps, 0) / baselineRuns.length;
+  const servicePeak = mb(Math.max(service.peakRss(), ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
+
+  const routes: RouteResult[] = measured.map(({ s, r, users }) => ({
+    key: s.key,
+    label: s.label,
+    ...r,
+    ratio_to_baseline: Math.round((r.rps / baseRps) * 1000) / 1000,
+    ...(s.key === 'decrypt_seed' ? { ratio_to_openssl: Math.round((r.rps / openssl.privateOpsPerSecond) * 1000) / 1000 } : {}),
+    ...(users !== undefined ? { users } : {}),
+    ...(s.note ? { note: s.note } : {}),
+  }));
+  for (const r of routes) if (r.unexpected > 0) notes.push(`${r.label}: ${r.unexpected} responses had a status the scenario does not expect (${JSON.stringify(r.statuses)}).`);
+
+  const partial: Omit<Results, 'targets'> = {
+    date: new Date().toISOString(),
+    machine: info,
+    settings: {
+      connections: opts.connections,
+      duration_seconds: opts.durationSeconds,
+      warmup_seconds: opts.warmupSeconds,
+      pipelining: 1,
+      service_build: opts.fromSource ? 'run from source with tsx' : 'compiled with tsc (tsconfig.build.json)',
+      log_level: 'info',
+      users_small: opts.usersSmall,
+      users_large: opts.usersLarge,
+      env_overrides: 'RATE_LIMIT_MAX=100000 RATE_LIMIT_WINDOW_SECONDS=1 LOCKOUT_THRESHOLD=100',
+    },
+    baseline: {
+      label: baselineScenario.label,
+      rps: Math.round(baseRps * 10) / 10,
+      p50_ms: Math.round((baselineRuns.reduce((a, r) => a + r.p50Ms, 0) / baselineRuns.length) * 1000) / 1000,
+      p99_ms: Math.round((baselineRuns.reduce((a, r) => a + r.p99Ms, 0) / baselineRuns.length) * 1000) / 1000,
+      runs: baselineRuns,
+    },
+    openssl,
+    enrolment,
+    routes,
+    service_peak_rss_mb: servicePeak,
+    notes,
+  };
+  const results: Results = { ...partial, targets: evaluateTargets(partial) };
+  mkdirSync(opts.outDir, { recursive: true });
+  writeFileSync(join(opts.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(opts.outDir, 'RESULTS.md'), markdown(results));
+  log(`wrote ${join(opts.outDir, 'RESULTS.md')} and results.json`);
+  for (const t of results.targets) log(`${t.met ? 'met    ' : 'MISSED '} ${t.target}: ${t.got} (wanted ${t.wanted})`);
+}
+
+async function cleanup(): Promise<void> {
+  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+  if (!process.env.BENCH_KEEP_WORKDIR) rmSync(work, { recursive: true, force: true });
+}
+
+// Bounded: whatever happens, the run ends (a wedged server must not hang CI or the smoke test).
+const limitMs = Number(process.env.BENCH_TIME_LIMIT_SECONDS ?? '1800') * 1000;
+const watchdog = setTimeout(() => {
+  log(`time limit of ${limitMs / 1000} s reached; stopping`);
+  void cleanup().finally(() => process.exit(2));
+}, limitMs);
+watchdog.unref();
+
+main()
+  .then(cleanup, async (err: unknown) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await cleanup();
+    process.exitCode = 1;
+  })
+  .finally(() => clearTimeout(watchdog));
