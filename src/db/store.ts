@@ -3,6 +3,14 @@ import { createAuditRepository } from './repositories/audit.js';
 import { createCredentialRepository } from './repositories/credentials.js';
 import { createSignatureRepository } from './repositories/signatures.js';
 import { createUserRepository } from './repositories/users.js';
+import { createUserCredentialRepository } from './repositories/user-credentials.js';
+import { createOneTimeCodeRepository } from './repositories/one-time-codes.js';
+import { createAnalyticsRepository } from './repositories/analytics.js';
+import { createBackupCodeRepository } from './repositories/backup-codes.js';
+import { createChallengeRepository } from './repositories/challenges.js';
+import { createRecoveryRepository } from './repositories/recovery.js';
+import { createSealedValueRepository } from './repositories/sealed-values.js';
+import { createUserConfigRepository } from './repositories/user-configs.js';
 import type { Store } from './types.js';
 
 export type SqliteStore = Store & { db: Db };
@@ -17,6 +25,14 @@ export function createSqliteStore(file: string): SqliteStore {
     signatures: createSignatureRepository(db),
     audit: createAuditRepository(db),
     users: createUserRepository(db),
+    userCredentials: createUserCredentialRepository(db),
+    oneTimeCodes: createOneTimeCodeRepository(db),
+    analytics: createAnalyticsRepository(db),
+    backupCodes: createBackupCodeRepository(db),
+    challenges: createChallengeRepository(db),
+    recovery: createRecoveryRepository(db),
+    userConfigs: createUserConfigRepository(db),
+    sealedValues: createSealedValueRepository(db),
     async ping() {
       try {
         return (ping.get() as { ok: number }).ok === 1;

@@ -95,12 +95,154 @@ export interface UserRepository {
   settleAttempt(userId: string, ok: boolean, now: number, policy: LockoutPolicy, audits: { result: AuditInput; lockout: AuditInput }): Promise<{ lockedUntil: number | null }>;
 }
 
+export type EnrolOutcome = { outcome: 'created'; credential: CredentialRow } | { outcome: 'already_active' };
+
+/** Users' TOTP credentials (kind 'user' in totp_credentials), beside the users table. */
+export interface UserCredentialRepository {
+  get(userId: string): Promise<CredentialRow | null>;
+  /**
+   * One transaction: creates the user if needed, refuses when an active credential exists
+   * (writing `audit` as a failure, reason 'already_enrolled'), else replaces any pending one
+   * with this new pending credential and writes `audit`.
+   */
+  enrol(userId: string, input: Omit<NewCredential, 'status'>, now: number, audit: AuditInput): Promise<EnrolOutcome>;
+  /**
+   * Claims `step` (only above the last accepted one: one success per step, across processes).
+   * When the claim wins on a pending credential, the same transaction makes it active, turns
+   * the user's 2FA on and writes `activation`.
+   */
+  claimStep(credentialId: number, step: number, now: number, activation: AuditInput): Promise<{ won: boolean; activated: boolean }>;
+}
+
+export type OneTimeCodeRow = { id: number; userId: string; keyId: string; createdAt: number; expiresAt: number; usedAt: number | null };
+
+export interface OneTimeCodeRepository {
+  /** Stores a new code's hash, dropping the user's unused earlier codes; false (nothing written) for an unknown user. */
+  issue(userId: string, codeHash: Buffer, keyId: string, now: number, expiresAt: number, audit: AuditInput): Promise<boolean>;
+  find(userId: string, codeHash: Buffer): Promise<OneTimeCodeRow | null>;
+  /** Sets used_at once: true only for the call that used it. */
+  use(id: number, now: number): Promise<boolean>;
+}
+
+export type VerificationCount = { event: string; success: boolean; reason: string | null; count: number };
+
+export interface AnalyticsRepository {
+  users(now: number): Promise<{ total: number; enabled: number; locked: number; totpPending: number; totpActive: number }>;
+  /** Audit events of these names at or after `since`, counted by name, outcome and reason. */
+  events(names: string[], since: number | null): Promise<VerificationCount[]>;
+}
+
 export interface Store {
   credentials: CredentialRepository;
   signatures: SignatureRepository;
   audit: AuditRepository;
   users: UserRepository;
+  userCredentials: UserCredentialRepository;
+  oneTimeCodes: OneTimeCodeRepository;
+  analytics: AnalyticsRepository;
+  backupCodes: BackupCodeRepository;
+  challenges: ChallengeRepository;
+  recovery: RecoveryRepository;
+  userConfigs: UserConfigRepository;
+  sealedValues: SealedValueRepository;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): void;
+}
+
+// --- Per-user factors beside the TOTP credential (issue 3, part B) ---
+
+export type BackupCodeSlot = { position: number; usedAt: number | null };
+export type BackupCodeSet = { userId: string; generatedAt: number; codes: BackupCodeSlot[] };
+export type BackupCodeClaim = { ok: true; remaining: number } | { ok: false; reason: 'used' | 'no_match' };
+
+export interface BackupCodeRepository {
+  /** Replaces the user's set (old codes void) with these hashes, in one transaction with `audit`. */
+  replaceSet(userId: string, salt: Buffer, hashes: Buffer[], now: number, audit: AuditInput): Promise<void>;
+  /** The salt of the user's current set, or null when there is none. */
+  salt(userId: string): Promise<Buffer | null>;
+  /**
+   * Marks the unused code with this hash used, writing `audit` with it. Two racing claims of one
+   * code: exactly one wins (a single conditional UPDATE). Returns the codes left after it, or
+   * why it failed (writing nothing): 'used' when the code matched but was spent already.
+   */
+  claim(userId: string, hash: Buffer, now: number, audit: AuditInput): Promise<BackupCodeClaim>;
+  get(userId: string): Promise<BackupCodeSet | null>;
+  remaining(userId: string): Promise<number>;
+}
+
+export type ChallengeMethod = 'totp' | 'backup_code';
+export type ChallengeRow = {
+  id: string;
+  userId: string;
+  method: ChallengeMethod;
+  attempts: number;
+  maxAttempts: number;
+  createdAt: number;
+  expiresAt: number;
+  verifiedAt: number | null;
+};
+
+export interface ChallengeRepository {
+  create(row: Omit<ChallengeRow, 'attempts' | 'verifiedAt'>, audit: AuditInput): Promise<void>;
+  get(id: string): Promise<ChallengeRow | null>;
+  /** Counts one attempt if the challenge is still open (unverified, unexpired, attempts left). */
+  chargeAttempt(id: string, now: number): Promise<boolean>;
+  /** Marks it verified, once: false if it already was. */
+  markVerified(id: string, now: number): Promise<boolean>;
+}
+
+export type RecoveryStatus = 'pending' | 'approved' | 'expired';
+export type RecoveryRow = {
+  id: string;
+  userId: string;
+  reason: string;
+  status: RecoveryStatus;
+  createdAt: number;
+  expiresAt: number;
+  approvedAt: number | null;
+  approvedBy: string | null;
+};
+
+export interface RecoveryRepository {
+  /** Creates a pending request; false while the user already has one pending and unexpired. */
+  create(row: Omit<RecoveryRow, 'status' | 'approvedAt' | 'approvedBy'>, audit: AuditInput): Promise<boolean>;
+  get(id: string): Promise<RecoveryRow | null>;
+  /**
+   * Approves a pending, unexpired request and resets the user's factors in the same transaction
+   * (TOTP credential deleted, backup codes and open challenges voided, 2FA off, lockout cleared).
+   * Returns the request as it was before, or null when it was not pending and unexpired then.
+   */
+  approve(id: string, approvedBy: string, now: number, audit: (r: RecoveryRow) => AuditInput): Promise<RecoveryRow | null>;
+}
+
+export type PreferredMethod = 'totp' | 'email' | 'sms';
+export type UserConfigRow = {
+  userId: string;
+  preferredMethod: PreferredMethod;
+  email: string | null;
+  phone: string | null;
+  createdAt: number;
+  updatedAt: number;
+};
+export type UserConfigPatch = Partial<Pick<UserConfigRow, 'preferredMethod' | 'email' | 'phone'>>;
+
+export interface UserConfigRepository {
+  get(userId: string): Promise<UserConfigRow | null>;
+  /** Inserts; false when the user already has a configuration. */
+  create(row: UserConfigRow, audit: AuditInput): Promise<boolean>;
+  /** Applies the patch to the existing configuration, or creates it from `defaults`. */
+  upsert(userId: string, patch: UserConfigPatch, defaults: Omit<UserConfigRow, 'userId' | 'createdAt' | 'updatedAt'>, now: number, audit: AuditInput): Promise<UserConfigRow>;
+}
+
+/** A value sealed with a data key, and where it lives (what its AAD is derived from). */
+export type SealedValue = { table: 'totp_credentials'; id: number; kind: CredentialKind; userId: string | null; keyId: string; blob: Buffer };
+
+export interface SealedValueRepository {
+  /**
+   * Re-seals every sealed value in ONE transaction that both reads and writes, so a value
+   * replaced meanwhile cannot be overwritten by a stale copy. `reseal` returns the new sealing,
+   * or null to leave a value as it is. Throws (changing nothing) if `reseal` throws for any.
+   */
+  resealAll(reseal: (v: SealedValue) => { keyId: string; blob: Buffer } | null, audit: (changed: number) => AuditInput): Promise<{ examined: number; changed: number }>;
 }
