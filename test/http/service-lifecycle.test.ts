@@ -121,3 +121,16 @@ it('the test database is a real SQLite file in WAL mode', async () => {
   db.close();
   await t.close();
 });
+
+describe('GET /metrics', () => {
+  it('needs the API key and counts requests by route and status', async () => {
+    const t = await createTestApp();
+    expect((await t.app.inject({ url: '/metrics' })).statusCode).toBe(401);
+    await t.app.inject({ url: '/health' });
+    await t.app.inject({ url: '/health' });
+    const text = (await t.app.inject({ url: '/metrics', headers: t.auth })).body;
+    expect(text).toContain('http_request_duration_ms_count{method="GET",route="/health",status="200"} 2');
+    expect(text).toMatch(/process_resident_memory_bytes \d+/);
+    await t.close();
+  });
+});
