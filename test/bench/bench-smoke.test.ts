@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+
+// Keeps `npm run bench` working: the whole benchmark for one second per route on a few users,
+// from source, into a temporary directory (bench/RESULTS.md is left alone). Only the shape of
+// the output is checked; speed is judged by the benchmark itself, never by a test.
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '..', '..');
+
+describe('npm run bench (tiny mode)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tfa-bench-smoke-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('measures every route against the baseline and writes RESULTS.md and results.json', async () => {
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      BENCH_DURATION: '1',
+      BENCH_WARMUP: '0',
+      BENCH_CONNECTIONS: '4',
+      BENCH_USERS_SMALL: '20',
+      BENCH_USERS_LARGE: '60',
+      BENCH_OPENSSL_SECONDS: '1',
+      BENCH_FROM_SOURCE: '1',
+      BENCH_KEYS_DIR: inject('keysDir'),
+      BENCH_OUT_DIR: out,
+      BENCH_TIME_LIMIT_SECONDS: '50',
+    };
+    await run(process.execPath, ['--import', 'tsx', 'bench/run.ts'], { cwd: root, env, timeout: 55_000, maxBuffer: 8 * 1024 * 1024 });
+
+    expect(existsSync(join(out, 'RESULTS.md'))).toBe(true);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results).toMatchObject({
+      date: expect.any(String),
+      machine: { cpu_model: expect.any(String), cores: expect.any(Number), node: process.version },
+      baseline: { rps: expect.any(Number), p50_ms: expect.any(Number), p99_ms: expect.any(Number) },
+      openssl: { privateOpsPerSecond: expect.any(Number) },
+      service_peak_rss_mb: expect.any(Number),
+    });
+    expect(results.baseline.rps).toBeGreaterThan(0);
+
+    const keys = results.routes.map((r: { key: string }) => r.key);
+    expect(keys).toEqual(expect.arrayContaining(['generate_2fa', 'verify_2fa_valid', 'verify_2fa_invalid', 'otp_secure_signed', 'decrypt_seed']));
+    for (const r of results.routes) {
+      expect(r, r.key).toMatchObject({ rps: expect.any(Number), p50Ms: expect.any(Number), p99Ms: expect.any(Number), ratio_to_baseline: expect.any(Number), peak_rss_mb: expect.any(Number) });
+      expect(r.requests, r.key).toBeGreaterThan(0);
+      // Every response is one the scenario was built to receive: no 401 from a wrong key or a
+      // bad signature, no 5xx. A broken scenario would otherwise measure an error path.
+      expect(r.unexpected, `${r.key}: ${JSON.stringify(r.statuses)}`).toBe(0);
+    }
+    expect(results.routes.find((r: { key: string }) => r.key === 'decrypt_seed').ratio_to_openssl).toEqual(expect.any(Number));
+    const md = readFileSync(join(out, 'RESULTS.md'), 'utf8');
+    expect(md).toContain('| GET /generate-2fa |');
+    expect(md).toContain(results.machine.cpu_model);
+    expect(md).toContain('## Targets');
+  }, 60_000); // about 13 s alone; the margin is for a busy machine running the other test files
+});
