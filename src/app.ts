@@ -9,13 +9,24 @@ import { registerDocs } from './http/plugins/docs.js';
 import { registerErrorHandling } from './http/plugins/errors.js';
 import { registerJsonBody } from './http/plugins/json-body.js';
 import { registerMetrics } from './http/plugins/metrics.js';
+import { registerRateLimit } from './http/plugins/rate-limit.js';
 import { genReqId, registerRequestLog } from './http/plugins/request-log.js';
+import { auditRoutes } from './http/routes/audit.js';
 import { codeRoutes } from './http/routes/codes.js';
 import { healthRoutes } from './http/routes/health.js';
+import { oneTimeCodeRoutes } from './http/routes/one-time-codes.js';
 import { seedRoutes } from './http/routes/seed.js';
+import { totpRoutes } from './http/routes/totp.js';
+import { twoFactorRoutes } from './http/routes/two-factor.js';
 import type { Secrets } from './secrets.js';
+import { createAttemptGuard } from './services/attempt-guard.js';
+import { createAuditService } from './services/audit-service.js';
+import { createEnrolmentService } from './services/enrolment-service.js';
+import { createOneTimeCodeService } from './services/one-time-code-service.js';
 import { createSeedService } from './services/seed-service.js';
 import { createSignatureService } from './services/signature-service.js';
+import { createTwoFactorService } from './services/two-factor-service.js';
+import { createUserTotp } from './services/user-totp.js';
 
 export type AppDeps = {
   config: Config;
@@ -52,6 +63,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     windowSeconds: config.signatureWindowSeconds,
     allowTimestampOnly: config.allowTimestampSignatures,
   });
+  // Per-user 2FA (API.md "Users"): one attempt guard (the lockout) for every verification method.
+  const keyRing = secrets.keyRing;
+  const guard = createAttemptGuard({
+    store,
+    clock,
+    threshold: config.lockoutThreshold,
+    baseSeconds: config.lockoutBaseSeconds,
+    maxSeconds: config.lockoutMaxSeconds,
+  });
+  const userTotp = createUserTotp({ store, keyRing, clock, totpWindow: config.totpWindow, guard });
+  const enrolments = createEnrolmentService({ store, keyRing, clock, issuer: config.totpIssuer });
+  const oneTimeCodes = createOneTimeCodeService({ store, keyRing, clock, expirationMinutes: config.otpExpirationMinutes, guard });
+  const twoFactor = createTwoFactorService({
+    store,
+    clock,
+    userTotp,
+    backupCodesRemaining: (userId) => store.backupCodes.remaining(userId),
+  });
+  const audit = createAuditService({ store, clock });
 
   registerJsonBody(app);
   registerErrorHandling(app);
@@ -64,12 +94,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     signatures,
     publicPrefixes: ['/docs'],
   });
+  registerRateLimit(app, { max: config.rateLimitMax, windowSeconds: config.rateLimitWindowSeconds, clock });
   await registerDocs(app, { expose: config.enableDocs, version: deps.version ?? '0.0.0' });
 
   if (!secrets.rsa) throw new Error('the HTTP service needs the RSA key pair');
   await app.register(healthRoutes, { store, seeds, clock });
   await app.register(seedRoutes, { seeds, publicKeyPem: secrets.rsa.publicKeyPem });
   await app.register(codeRoutes, { seeds });
+  await app.register(totpRoutes, { enrolments, userTotp });
+  await app.register(oneTimeCodeRoutes, { codes: oneTimeCodes, expirationMinutes: config.otpExpirationMinutes });
+  await app.register(twoFactorRoutes, { twoFactor });
+  await app.register(auditRoutes, { audit });
 
   return app;
 }

@@ -1,0 +1,70 @@
+import type { Db } from '../open.js';
+import type { AuditInput, CredentialRow, EnrolOutcome, NewCredential, UserCredentialRepository } from '../types.js';
+import { auditWriter } from './audit.js';
+import { CREDENTIAL_COLUMNS, toCredential } from './credentials.js';
+
+type Raw = Parameters<typeof toCredential>[0];
+
+export function createUserCredentialRepository(db: Db): UserCredentialRepository {
+  const audit = auditWriter(db);
+  const get = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM totp_credentials WHERE kind = 'user' AND user_id = ?`);
+  const getById = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM totp_credentials WHERE id = ?`);
+  const ensureUser = db.prepare(
+    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
+  );
+  const deletePending = db.prepare(`DELETE FROM totp_credentials WHERE kind = 'user' AND user_id = ? AND status = 'pending'`);
+  const insert = db.prepare(
+    `INSERT INTO totp_credentials (kind, user_id, secret_blob, key_id, algorithm, digits, period, status, last_step, created_at, updated_at)
+     VALUES ('user', @userId, @secretBlob, @keyId, @algorithm, @digits, @period, 'pending', NULL, @now, @now)`,
+  );
+  // RFC 6238 section 5.2: a step is accepted once. The condition makes the claim a database
+  // guarantee: of two racing claims (two processes included) exactly one changes the row.
+  const claim = db.prepare(
+    'UPDATE totp_credentials SET last_step = ?, updated_at = ? WHERE id = ? AND (last_step IS NULL OR last_step < ?)',
+  );
+  const activate = db.prepare(`UPDATE totp_credentials SET status = 'active', updated_at = ? WHERE id = ? AND status = 'pending'`);
+  const enableUser = db.prepare('UPDATE users SET enabled = 1, updated_at = ? WHERE user_id = ?');
+
+  const read = (userId: string): CredentialRow | null => {
+    const r = get.get(userId) as Raw | undefined;
+    return r ? toCredential(r) : null;
+  };
+
+  const enrolTx = db.transaction((userId: string, input: Omit<NewCredential, 'status'>, now: number, event: AuditInput): EnrolOutcome => {
+    ensureUser.run(userId, now, now);
+    const existing = read(userId);
+    if (existing?.status === 'active') {
+      audit({ ...event, success: false, reason: 'already_enrolled' });
+      return { outcome: 'already_active' };
+    }
+    // A pending enrolment is replaced: the secret shown before was never confirmed.
+    deletePending.run(userId);
+    insert.run({ userId, ...input, now });
+    audit(event);
+    return { outcome: 'created', credential: read(userId) as CredentialRow };
+  });
+
+  const claimTx = db.transaction((id: number, step: number, now: number, activation: AuditInput) => {
+    const won = claim.run(step, now, id, step).changes === 1;
+    if (!won) return { won, activated: false };
+    const activated = activate.run(now, id).changes === 1;
+    if (activated) {
+      const row = toCredential(getById.get(id) as Raw);
+      if (row.userId) enableUser.run(now, row.userId);
+      audit(activation);
+    }
+    return { won, activated };
+  });
+
+  return {
+    async get(userId) {
+      return read(userId);
+    },
+    async enrol(userId, input, now, event) {
+      return enrolTx.immediate(userId, input, now, event);
+    },
+    async claimStep(id, step, now, activation) {
+      return claimTx.immediate(id, step, now, activation);
+    },
+  };
+}

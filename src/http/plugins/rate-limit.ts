@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../../clock.js';
+import { AppError } from '../../errors.js';
+
+// Per client address, the routes that check a user's code are rate limited (API.md "Users"),
+// on top of the per-user lockout: the lockout stops guessing one user's codes, this stops one
+// address from spraying guesses over many users. A fixed window per address, kept in this
+// process's memory: each process of a deployment limits on its own, which bounds the total at
+// RATE_LIMIT_MAX times the number of processes. request.ip is the peer address (trustProxy is
+// off), so a client cannot pick its own bucket with X-Forwarded-For.
+
+/** The verification routes of API.md "Users" (POST). Part B's routes are listed here too. */
+export const RATE_LIMITED_ROUTES: ReadonlySet<string> = new Set([
+  '/totp/verify',
+  '/verify',
+  '/enable',
+  '/disable',
+  '/backup-codes/verify',
+  '/challenge/verify',
+]);
+
+export type RateLimitOptions = { max: number; windowSeconds: number; clock: Clock; routes?: ReadonlySet<string> };
+
+export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions): void {
+  const routes = opts.routes ?? RATE_LIMITED_ROUTES;
+  const windowMs = opts.windowSeconds * 1000;
+  let window = { start: -1, counts: new Map<string, number>() };
+
+  app.addHook('onRequest', async (request) => {
+    const url = request.routeOptions.url;
+    if (request.method !== 'POST' || !url || !routes.has(url)) return;
+    const now = opts.clock.now();
+    const start = Math.floor(now / windowMs) * windowMs;
+    // A new window forgets every address at once, so memory is bounded by one window's clients.
+    if (start !== window.start) window = { start, counts: new Map() };
+    const key = request.ip;
+    const count = (window.counts.get(key) ?? 0) + 1;
+    window.counts.set(key, count);
+    if (count > opts.max) {
+      const retryAfter = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
+      throw new AppError(429, 'RATE_LIMITED', `Too many verification requests from this address; retry in ${retryAfter} seconds`, {
+        'retry-after': String(retryAfter),
+      });
+    }
+  });
+}
