@@ -12,20 +12,28 @@ import { registerMetrics } from './http/plugins/metrics.js';
 import { registerRateLimit } from './http/plugins/rate-limit.js';
 import { genReqId, registerRequestLog } from './http/plugins/request-log.js';
 import { auditRoutes } from './http/routes/audit.js';
+import { backupCodeRoutes } from './http/routes/backup-codes.js';
+import { challengeRoutes } from './http/routes/challenges.js';
 import { codeRoutes } from './http/routes/codes.js';
 import { healthRoutes } from './http/routes/health.js';
 import { oneTimeCodeRoutes } from './http/routes/one-time-codes.js';
+import { recoveryRoutes } from './http/routes/recovery.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { totpRoutes } from './http/routes/totp.js';
 import { twoFactorRoutes } from './http/routes/two-factor.js';
+import { userConfigRoutes } from './http/routes/user-config.js';
 import type { Secrets } from './secrets.js';
 import { createAttemptGuard } from './services/attempt-guard.js';
 import { createAuditService } from './services/audit-service.js';
+import { createBackupCodeService } from './services/backup-code-service.js';
+import { createChallengeService } from './services/challenge-service.js';
 import { createEnrolmentService } from './services/enrolment-service.js';
 import { createOneTimeCodeService } from './services/one-time-code-service.js';
+import { createRecoveryService } from './services/recovery-service.js';
 import { createSeedService } from './services/seed-service.js';
 import { createSignatureService } from './services/signature-service.js';
 import { createTwoFactorService } from './services/two-factor-service.js';
+import { createUserConfigService } from './services/user-config-service.js';
 import { createUserTotp } from './services/user-totp.js';
 
 export type AppDeps = {
@@ -75,13 +83,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const userTotp = createUserTotp({ store, keyRing, clock, totpWindow: config.totpWindow, guard });
   const enrolments = createEnrolmentService({ store, keyRing, clock, issuer: config.totpIssuer });
   const oneTimeCodes = createOneTimeCodeService({ store, keyRing, clock, expirationMinutes: config.otpExpirationMinutes, guard });
+  const backupCodes = createBackupCodeService({ store, clock, guard, defaultCount: config.backupCodeCount });
   const twoFactor = createTwoFactorService({
     store,
     clock,
     userTotp,
     backupCodesRemaining: (userId) => store.backupCodes.remaining(userId),
+    // /disable also takes a backup code: verify() charges the guard itself and throws 401/429.
+    otherFactor: async (userId, code, ctx) => {
+      await backupCodes.verify(userId, code, ctx);
+      return true;
+    },
   });
   const audit = createAuditService({ store, clock });
+  const challenges = createChallengeService({
+    store,
+    clock,
+    guard,
+    backupCodes,
+    userTotp,
+    ttlSeconds: config.challengeTtlSeconds,
+    maxAttempts: config.challengeMaxAttempts,
+  });
+  const recovery = createRecoveryService({ store, clock, ttlHours: config.recoveryTtlHours });
+  const userConfigs = createUserConfigService({ store, clock });
 
   registerJsonBody(app);
   registerErrorHandling(app);
@@ -105,6 +130,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(oneTimeCodeRoutes, { codes: oneTimeCodes, expirationMinutes: config.otpExpirationMinutes });
   await app.register(twoFactorRoutes, { twoFactor });
   await app.register(auditRoutes, { audit });
+  await app.register(backupCodeRoutes, { backupCodes, maxCount: 50 });
+  await app.register(challengeRoutes, { challenges, ttlSeconds: config.challengeTtlSeconds, maxAttempts: config.challengeMaxAttempts });
+  await app.register(recoveryRoutes, { recovery, ttlHours: config.recoveryTtlHours });
+  await app.register(userConfigRoutes, { configs: userConfigs });
 
   return app;
 }
