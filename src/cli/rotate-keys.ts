@@ -1,0 +1,46 @@
+// npm run rotate-keys: re-seals every sealed secret under DATA_KEY, in one transaction, and
+// says how many rows changed. Run it with the new key as DATA_KEY and the old one(s) in
+// DATA_KEYS_PREVIOUS; once it reports success, the old keys are no longer needed. Safe to run
+// while the service is up (the transaction holds the write lock) and safe to run twice.
+import { systemClock } from '../clock.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { databasePath } from '../db/open.js';
+import { createSqliteStore } from '../db/store.js';
+import { resolveSecrets } from '../secrets.js';
+import { rotateDataKeys } from '../services/key-rotation.js';
+
+async function main(): Promise<number> {
+  let config;
+  let secrets;
+  try {
+    config = loadConfig();
+    // Like the worker: only the data keys are needed, not the RSA pair or the API key.
+    secrets = await resolveSecrets(config, { rsa: false, apiKey: false });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`rotate-keys cannot start. ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const store = createSqliteStore(databasePath(config.dataDir));
+  try {
+    const r = await rotateDataKeys({ store, keyRing: secrets.keyRing, clock: systemClock });
+    process.stdout.write(
+      `Re-sealed ${r.changed} of ${r.examined} sealed rows under data key ${r.keyId}` +
+        ` (${r.examined - r.changed} were already under it).\n`,
+    );
+    return 0;
+  } catch (err) {
+    // Nothing was changed: the transaction rolled back. Say why without printing any value.
+    const why = err instanceof Error && err.message.includes('unknown data key')
+      ? 'a row is sealed with a key that is neither DATA_KEY nor in DATA_KEYS_PREVIOUS'
+      : 'a sealed row could not be opened with the configured keys';
+    process.stderr.write(`rotate-keys changed nothing: ${why}.\n`);
+    return 1;
+  } finally {
+    store.close();
+  }
+}
+
+process.exitCode = await main();

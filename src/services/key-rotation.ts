@@ -1,0 +1,31 @@
+import type { Clock } from '../clock.js';
+import type { KeyRing } from '../crypto/aes-gcm.js';
+import type { Store } from '../db/types.js';
+import { credentialAad } from './credential-aad.js';
+
+// Re-seals every sealed value under the newest data key (DATA_KEY), so that the keys listed in
+// DATA_KEYS_PREVIOUS can then be dropped. One transaction: all rows move or none does (an
+// unknown key id or a tampered value aborts the whole run). Values already under the newest
+// key are left as they are.
+
+export type RotationResult = { examined: number; changed: number; keyId: string };
+
+export async function rotateDataKeys(deps: { store: Store; keyRing: KeyRing; clock: Clock }): Promise<RotationResult> {
+  const { keyRing } = deps;
+  const current = keyRing.current.id;
+  const at = deps.clock.now();
+  const r = await deps.store.sealedValues.resealAll(
+    (v) => {
+      if (v.keyId === current) return null;
+      const aad = credentialAad(v.kind, v.userId);
+      const plain = keyRing.open({ keyId: v.keyId, blob: v.blob }, aad);
+      try {
+        return keyRing.seal(plain, aad);
+      } finally {
+        plain.fill(0);
+      }
+    },
+    (changed) => ({ userId: null, event: 'keys.rotate', success: true, reason: `resealed_${changed}`, ip: null, at }),
+  );
+  return { ...r, keyId: current };
+}

@@ -1,0 +1,88 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dataKeyFromBase64 } from '../../src/crypto/aes-gcm.js';
+import { databasePath } from '../../src/db/open.js';
+import { createTestApp, newDataDir, oathtool, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
+import { FakeClock } from '../helpers/clock.js';
+import { mustNotLog } from '../helpers/log-capture.js';
+import { runEntry } from '../helpers/spawn.js';
+import { enrolActive, post } from './support.js';
+
+// Key rotation end to end: secrets sealed under K1; a restart with DATA_KEY=K2 and K1 as a
+// previous key still opens them; `npm run rotate-keys` (its entry point, as a process)
+// re-seals every row under K2 in one go; then K2 alone is enough.
+
+const newKey = () => {
+  const k = randomBytes(32).toString('base64');
+  mustNotLog(k);
+  return k;
+};
+
+function keyIds(dataDir: string): string[] {
+  const db = new Database(databasePath(dataDir), { readonly: true });
+  try {
+    return (db.prepare('SELECT key_id FROM totp_credentials ORDER BY id').all() as { key_id: string }[]).map((r) => r.key_id);
+  } finally {
+    db.close();
+  }
+}
+
+describe('npm run rotate-keys', () => {
+  const open: TestApp[] = [];
+  const start = async (dataDir: string, clock: FakeClock, env: Record<string, string>) => {
+    const t = await createTestApp({ dataDir, clock, env });
+    open.push(t);
+    return t;
+  };
+  afterEach(async () => {
+    for (const t of open.splice(0)) await t.close();
+  });
+
+  it('re-seals every secret under the newest key, after which the old key is not needed', async () => {
+    const [k1, k2] = [newKey(), newKey()];
+    const dataDir = newDataDir();
+    const clock = new FakeClock();
+    const rotate = (env: Record<string, string>) =>
+      runEntry('src/cli/rotate-keys.ts', { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, KEYS_DIR: newDataDir(), ...env });
+
+    const first = await start(dataDir, clock, { DATA_KEY: k1 });
+    const seed = randomHexSeed();
+    await setSeed(first, seed);
+    const userKey = await enrolActive(first, 'alice');
+    await first.close();
+    open.length = 0;
+    expect(keyIds(dataDir)).toEqual([dataKeyFromBase64(k1).id, dataKeyFromBase64(k1).id]);
+
+    // K2 is the newest key, K1 still opens what it sealed.
+    const second = await start(dataDir, clock, { DATA_KEY: k2, DATA_KEYS_PREVIOUS: k1 });
+    expect((await second.app.inject({ url: '/generate-2fa', headers: second.auth })).json().code).toBe(oathtool(seed, clock.now()));
+    expect((await post(second, '/totp/verify', { user_id: 'alice', otp: oathtool(userKey, clock.now()) })).statusCode).toBe(200);
+
+    // A key ring that cannot open a row changes nothing at all.
+    const refused = await rotate({ DATA_KEY: k2 });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('changed nothing');
+    expect(keyIds(dataDir)).toEqual([dataKeyFromBase64(k1).id, dataKeyFromBase64(k1).id]);
+
+    // Run while the service is up: it waits for the write lock, like any writer.
+    const run = await rotate({ DATA_KEY: k2, DATA_KEYS_PREVIOUS: k1 });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Re-sealed 2 of 2 sealed rows');
+    for (const k of [k1, k2]) expect(run.stdout + run.stderr).not.toContain(k);
+    expect(keyIds(dataDir)).toEqual([dataKeyFromBase64(k2).id, dataKeyFromBase64(k2).id]);
+    const auditRow = await second.store.audit.list({ event: 'keys.rotate', limit: 1 });
+    expect(auditRow.map((e) => [e.success, e.reason])).toEqual([[true, 'resealed_2']]);
+
+    const twice = await rotate({ DATA_KEY: k2, DATA_KEYS_PREVIOUS: k1 });
+    expect(twice.stdout).toContain('Re-sealed 0 of 2 sealed rows');
+    await second.close();
+    open.length = 0;
+
+    // K2 alone now opens everything.
+    clock.advance(30_000);
+    const third = await start(dataDir, clock, { DATA_KEY: k2 });
+    expect((await third.app.inject({ url: '/generate-2fa', headers: third.auth })).json().code).toBe(oathtool(seed, clock.now()));
+    expect((await post(third, '/totp/verify', { user_id: 'alice', otp: oathtool(userKey, clock.now()) })).statusCode).toBe(200);
+  });
+});
