@@ -84,7 +84,6 @@ describe('backup codes', () => {
     expect(res.json()).toEqual({
       total: 3,
       remaining: 2,
-      generated_at: '2026-11-23T14:05:00.000Z',
       codes: [
         { id: 1, used: false, used_at: null },
         { id: 2, used: true, used_at: '2026-11-23T14:05:05.000Z' },

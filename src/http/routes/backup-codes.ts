@@ -47,7 +47,6 @@ export const backupCodeRoutes: FastifyPluginAsyncZod<{ backupCodes: BackupCodeSe
           200: z.object({
             total: z.number().int(),
             remaining: z.number().int(),
-            generated_at: z.string().nullable().describe('ISO 8601; null when no set was generated'),
             codes: z.array(z.object({ id: z.number().int().describe('Position in the set, from 1'), used: z.boolean(), used_at: z.string().nullable() })),
           }),
           ...errorResponses(400, 401, 404),
@@ -59,7 +58,6 @@ export const backupCodeRoutes: FastifyPluginAsyncZod<{ backupCodes: BackupCodeSe
       return {
         total: r.total,
         remaining: r.remaining,
-        generated_at: r.generatedAt === null ? null : iso(r.generatedAt),
         codes: r.codes.map((c) => ({ id: c.position, used: c.usedAt !== null, used_at: c.usedAt === null ? null : iso(c.usedAt) })),
       };
     },
