@@ -23,6 +23,10 @@ export type BenchOptions = {
   keysDir: string | undefined;
   /** The repository root (the service is started from here). */
   root: string;
+  /** When set, the service runs with --cpu-prof and writes its profile here (for finding costs). */
+  profileDir: string | undefined;
+  /** When set, only the routes with these keys are measured (the baseline always is). */
+  only: string[] | undefined;
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -49,5 +53,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     opensslSeconds: int(env, 'BENCH_OPENSSL_SECONDS', 3, 1, 60),
     keysDir: env.BENCH_KEYS_DIR && env.BENCH_KEYS_DIR.trim() !== '' ? resolve(env.BENCH_KEYS_DIR) : undefined,
     root,
+    profileDir: env.BENCH_PROFILE_DIR && env.BENCH_PROFILE_DIR.trim() !== '' ? resolve(env.BENCH_PROFILE_DIR) : undefined,
+    only: env.BENCH_ONLY && env.BENCH_ONLY.trim() !== '' ? env.BENCH_ONLY.split(',').map((k) => k.trim()) : undefined,
   };
 }

@@ -55,6 +55,8 @@ export type Managed = {
   rss(): number;
   /** The kernel's high-water mark of the resident set since the process started (VmHWM). */
   peakRss(): number;
+  /** CPU seconds (user + system) the process has used so far (Linux /proc; 0 elsewhere). */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 };
 
@@ -62,6 +64,17 @@ function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// /proc/<pid>/stat fields 14 and 15 (utime, stime) in clock ticks; USER_HZ is 100 on Linux.
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
   }
@@ -77,6 +90,8 @@ export type StartOptions = {
   logDir: string;
   /** A path answered with 200 once the process serves. */
   readyPath: string;
+  /** Extra node flags (--cpu-prof ...). */
+  nodeArgs?: string[];
 };
 
 /** Starts `node <entry>` with exactly `env` (plus PATH/HOME), and waits until it answers. */
@@ -85,7 +100,7 @@ export async function startProcess(o: StartOptions): Promise<Managed> {
   const errFile = join(o.logDir, `${o.name}.stderr`);
   const out = openSync(logFile, 'a');
   const err = openSync(errFile, 'a');
-  const args = o.fromSource ? ['--import', 'tsx', o.entry] : [o.entry];
+  const args = [...(o.nodeArgs ?? []), ...(o.fromSource ? ['--import', 'tsx'] : []), o.entry];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: o.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...o.env, PORT: String(o.port), HOST: '127.0.0.1' },
@@ -126,6 +141,7 @@ export async function startProcess(o: StartOptions): Promise<Managed> {
     logFile,
     rss: () => procStatusBytes(pid, 'VmRSS'),
     peakRss: () => procStatusBytes(pid, 'VmHWM'),
+    cpuSeconds: () => procCpuSeconds(pid),
     async stop() {
       if (exited !== undefined) return;
       child.kill('SIGTERM');

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { LoadResult } from './load.js';
 import type { OpensslSpeed } from './openssl.js';
@@ -5,7 +6,21 @@ import type { OpensslSpeed } from './openssl.js';
 // results.json and RESULTS.md: the numbers, the machine they were taken on, and each target of
 // issue 5 with whether it was met.
 
-export type Machine = { cpu_model: string; cores: number; memory_gib: number; node: string; platform: string; load_average_at_start: number[] };
+/** How busy the machine is besides us: load average and, where the kernel has PSI, CPU pressure. */
+export type Contention = { load_average: number[]; cpu_pressure_some_avg60: number | null };
+
+export function contention(): Contention {
+  let pressure: number | null = null;
+  try {
+    const m = /^some avg10=[\d.]+ avg60=([\d.]+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    pressure = m ? Number(m[1]) : null;
+  } catch {
+    // no PSI on this kernel
+  }
+  return { load_average: loadavg().map((l) => Math.round(l * 100) / 100), cpu_pressure_some_avg60: pressure };
+}
+
+export type Machine = { cpu_model: string; cores: number; memory_gib: number; node: string; platform: string; at_start: Contention };
 
 export function machine(): Machine {
   const c = cpus();
@@ -15,14 +30,20 @@ export function machine(): Machine {
     memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
-    load_average_at_start: loadavg().map((l) => Math.round(l * 100) / 100),
+    at_start: contention(),
   };
 }
 
 export type RouteResult = LoadResult & {
   key: string;
   label: string;
+  /** The mean of the baseline runs just before and just after this route's run. */
+  baseline_rps: number;
   ratio_to_baseline: number;
+  /** Service CPU time per request (user + system). */
+  cpu_us_per_request: number;
+  /** Baseline CPU per request / this route's: what the ratio would be with a whole core each. */
+  cpu_ratio_to_baseline: number;
   peak_rss_mb: number;
   ratio_to_openssl?: number;
   users?: number;
@@ -34,8 +55,9 @@ export type Target = { target: string; wanted: string; got: string; met: boolean
 export type Results = {
   date: string;
   machine: Machine;
+  at_end: Contention;
   settings: Record<string, string | number | boolean>;
-  baseline: { label: string; rps: number; p50_ms: number; p99_ms: number; runs: (LoadResult & { peak_rss_mb: number })[] };
+  baseline: { label: string; rps: number; p50_ms: number; p99_ms: number; runs: (LoadResult & { peak_rss_mb: number; cpu_us_per_request: number })[] };
   openssl: OpensslSpeed | null;
   enrolment: Record<string, unknown>[];
   routes: RouteResult[];
@@ -57,12 +79,13 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
   };
   ratio('generate_2fa', 0.8, 'GET /generate-2fa');
   for (const r of res.routes) if (r.key.startsWith('verify_2fa') || r.key.startsWith('totp_verify') || r.key === 'otp_secure_signed') ratio(r.key, 0.5, r.label);
-  const small = res.routes.find((r) => r.key === 'totp_verify_small');
-  const large = res.routes.find((r) => r.key === 'totp_verify_large');
-  if (small && large) {
+  for (const suffix of ['', '_invalid']) {
+    const small = byKey.get(`totp_verify_small${suffix}`);
+    const large = byKey.get(`totp_verify_large${suffix}`);
+    if (!small || !large) continue;
     const rel = large.rps / small.rps;
     targets.push({
-      target: `POST /totp/verify at ${large.users} users vs ${small.users} users`,
+      target: `POST /totp/verify (${suffix ? 'wrong codes' : 'current codes'}): requests/s at ${large.users} users vs ${small.users} users`,
       wanted: '>= 0.9 (within 10%)',
       got: `${r2(rel)}`,
       met: rel >= 0.9,
@@ -87,7 +110,8 @@ export function markdown(res: Results): string {
   lines.push('# Benchmark results', '');
   lines.push(
     `${res.date} on ${m.cpu_model}, ${m.cores} cores, ${m.memory_gib} GiB, Node ${m.node} (${m.platform}); ` +
-      `load average at start ${m.load_average_at_start.join(' / ')}.`,
+      `load average ${m.at_start.load_average.join(' / ')} at the start, ${res.at_end.load_average.join(' / ')} at the end` +
+      (m.at_start.cpu_pressure_some_avg60 !== null ? `; CPU pressure (PSI some avg60) ${m.at_start.cpu_pressure_some_avg60}% at the start, ${res.at_end.cpu_pressure_some_avg60}% at the end.` : '.'),
   );
   const s = res.settings;
   lines.push(
@@ -97,16 +121,19 @@ export function markdown(res: Results): string {
       'Produced by `npm run bench` (bench/README.md explains it); results.json holds the same and more.',
     '',
   );
-  lines.push(`Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, p99 ${res.baseline.p99_ms} ms` +
-    (res.baseline.runs.length > 1 ? ` (mean of ${res.baseline.runs.length} runs: ${res.baseline.runs.map((r) => r.rps).join(', ')} req/s).` : '.'));
+  lines.push(
+    `Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, ` +
+      `p99 ${res.baseline.p99_ms} ms, the mean of ${res.baseline.runs.length} runs (${res.baseline.runs.map((r) => r.rps).join(', ')} req/s): ` +
+      'one before the first route and one after each. A route is compared with the mean of the two runs around it (the "baseline req/s" column).',
+  );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
-  lines.push('', '| route | req/s | p50 ms | p99 ms | × baseline | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---|');
+  lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of res.routes) {
     const mix = Object.entries(r.outcomes ?? r.statuses)
       .map(([k, v]) => `${k}: ${v}`)
       .join(', ');
     const extra = r.ratio_to_openssl !== undefined ? ` (${r2(r.ratio_to_openssl)} × openssl)` : '';
-    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r2(r.ratio_to_baseline)}${extra} | ${r.peak_rss_mb} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
+    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.baseline_rps} | ${r2(r.ratio_to_baseline)}${extra} | ${r.cpu_us_per_request} (${r2(r.cpu_ratio_to_baseline)}) | ${r.peak_rss_mb} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
   }
   lines.push('', `Service peak RSS over the whole run (kernel high-water mark, VmHWM): **${res.service_peak_rss_mb} MB**.`);
   if (res.enrolment.length > 0) {

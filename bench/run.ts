@@ -6,7 +6,7 @@ import { runLoad, type LoadResult, type Scenario } from './load.js';
 import { opensslEncryptSeed, opensslKeyPair, opensslSpeed, type OpensslSpeed } from './openssl.js';
 import { benchOptions } from './options.js';
 import { buildCompiled, freePort, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
-import { evaluateTargets, machine, markdown, mb, type Results, type RouteResult } from './report.js';
+import { contention, evaluateTargets, machine, markdown, mb, type Results, type RouteResult } from './report.js';
 import { rpaScenarios } from './scenarios.js';
 import { userPhases, type UserPhase } from './users.js';
 
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     cwd: opts.root,
     logDir,
     readyPath: '/health',
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : {}),
   });
   procs.push(service);
   const serviceUrl = `http://127.0.0.1:${service.port}`;
@@ -96,21 +97,44 @@ async function main(): Promise<void> {
   if (set.status !== 200) throw new Error(`setting the seed answered ${set.status}: ${await set.text()}`);
 
   const settings = { connections: opts.connections, durationSeconds: opts.durationSeconds };
-  const measure = async (proc: Managed, url: string, s: Scenario): Promise<LoadResult & { peak_rss_mb: number }> => {
+  type Run = LoadResult & { peak_rss_mb: number; cpu_us_per_request: number };
+  const wanted = (s: Scenario) => !opts.only || opts.only.includes(s.key);
+  const measure = async (proc: Managed, url: string, s: Scenario): Promise<Run> => {
     if (opts.warmupSeconds > 0) await runLoad(url, s, { ...settings, durationSeconds: opts.warmupSeconds });
     const sampler = rssSampler(proc);
+    const cpuBefore = proc.cpuSeconds();
     const r = await runLoad(url, s, settings);
+    const cpuUsPerRequest = r.requests > 0 ? Math.round(((proc.cpuSeconds() - cpuBefore) / r.requests) * 1e6 * 10) / 10 : 0;
     const peak = mb(sampler.stop());
-    log(`${s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, RSS ${peak} MB${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}`);
-    return { ...r, peak_rss_mb: peak };
+    log(`${s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${cpuUsPerRequest} µs CPU/req, RSS ${peak} MB${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}`);
+    return { ...r, peak_rss_mb: peak, cpu_us_per_request: cpuUsPerRequest };
   };
 
+  // The baseline is measured before the first route and again after every route, and each
+  // route is compared with the mean of the two baseline runs around it: on a shared machine the
+  // capacity drifts, and a neighbour's burst then moves both sides of a ratio alike.
   const baselineScenario: Scenario = { key: 'baseline', label: 'GET /baseline (trivial JSON)', method: 'GET', path: '/baseline', expect: [200] };
-  const baselineRuns = [await measure(baseline, `http://127.0.0.1:${baseline.port}`, baselineScenario)];
+  const baselineUrl = `http://127.0.0.1:${baseline.port}`;
+  const baselineRuns: Run[] = [await measure(baseline, baselineUrl, baselineScenario)];
+  type Measured = { s: Scenario; r: Run; users?: number; baselineRps: number; baselineCpuUs: number };
+  const measured: Measured[] = [];
+  const measureRoute = async (s: Scenario, users?: number) => {
+    if (!wanted(s)) return;
+    const r = await measure(service, serviceUrl, s);
+    const before = baselineRuns[baselineRuns.length - 1] as Run;
+    const after = await measure(baseline, baselineUrl, baselineScenario);
+    baselineRuns.push(after);
+    measured.push({
+      s,
+      r,
+      ...(users !== undefined ? { users } : {}),
+      baselineRps: (before.rps + after.rps) / 2,
+      baselineCpuUs: (before.cpu_us_per_request + after.cpu_us_per_request) / 2,
+    });
+  };
 
   const rpa = rpaScenarios({ apiKey, hmacSecret: apiKey, seed, encryptedSeed, totpWindow: 1 });
-  const measured: { s: Scenario; r: LoadResult & { peak_rss_mb: number }; users?: number }[] = [];
-  for (const s of [rpa.generate, rpa.verifyInvalid, rpa.verifyValid, rpa.otpSecure]) measured.push({ s, r: await measure(service, serviceUrl, s) });
+  for (const s of [rpa.generate, rpa.verifyInvalid, rpa.verifyValid, rpa.otpSecure]) await measureRoute(s);
 
   // Per-user verification on a small and then a large enrolled population.
   const notes: string[] = [];
@@ -121,23 +145,23 @@ async function main(): Promise<void> {
       notes.push(phase.why);
       continue;
     }
-    enrolment.push(await phase.enrol());
-    measured.push({ s: phase.scenario, r: await measure(service, serviceUrl, phase.scenario), users: phase.users });
+    if (phase.enrol) enrolment.push(await phase.enrol());
+    await measureRoute(phase.scenario, phase.users);
   }
 
   // Last: every decrypt-seed replaces the seed (with the same value) and so resets its replay state.
-  measured.push({ s: rpa.decryptSeed, r: await measure(service, serviceUrl, rpa.decryptSeed) });
+  await measureRoute(rpa.decryptSeed);
 
-  // The baseline again, so drift over the run (thermal, a noisy neighbour) shows.
-  baselineRuns.push(await measure(baseline, `http://127.0.0.1:${baseline.port}`, baselineScenario));
   const baseRps = baselineRuns.reduce((a, r) => a + r.rps, 0) / baselineRuns.length;
   const servicePeak = mb(Math.max(service.peakRss(), ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
 
-  const routes: RouteResult[] = measured.map(({ s, r, users }) => ({
+  const routes: RouteResult[] = measured.map(({ s, r, users, baselineRps, baselineCpuUs }) => ({
     key: s.key,
     label: s.label,
     ...r,
-    ratio_to_baseline: Math.round((r.rps / baseRps) * 1000) / 1000,
+    baseline_rps: Math.round(baselineRps * 10) / 10,
+    ratio_to_baseline: Math.round((r.rps / baselineRps) * 1000) / 1000,
+    cpu_ratio_to_baseline: r.cpu_us_per_request > 0 ? Math.round((baselineCpuUs / r.cpu_us_per_request) * 1000) / 1000 : 0,
     ...(s.key === 'decrypt_seed' ? { ratio_to_openssl: Math.round((r.rps / openssl.privateOpsPerSecond) * 1000) / 1000 } : {}),
     ...(users !== undefined ? { users } : {}),
     ...(s.note ? { note: s.note } : {}),
@@ -147,6 +171,7 @@ async function main(): Promise<void> {
   const partial: Omit<Results, 'targets'> = {
     date: new Date().toISOString(),
     machine: info,
+    at_end: contention(),
     settings: {
       connections: opts.connections,
       duration_seconds: opts.durationSeconds,

@@ -1,11 +1,21 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { dataKeyFromBase64, KeyRing } from '../src/crypto/aes-gcm.js';
+import { databasePath } from '../src/db/open.js';
+import { createSqliteStore } from '../src/db/store.js';
+import { DEFAULT_PARAMS, timeStep, totp } from '../src/otp/totp.js';
+import { credentialAad } from '../src/services/credential-aad.js';
 import type { Scenario } from './load.js';
 
-// POST /totp/verify on a small and a large enrolled population (issue 5). Filled in once the
-// per-user enrolment (issue 3, part A) has landed; until then the bench says so.
+// POST /totp/verify on a small and then a large enrolled population (issue 5): does the cost of
+// a verification grow with the number of users? Users are enrolled in bulk by this process
+// through the repository layer (store.userCredentials.enrol, then claimStep, which is how the
+// first good code activates an enrolment), batched into outer transactions, on the same
+// database file the running service uses. Each user's secret is derived from a per-run key, so
+// the load generator can compute any user's current code without holding a million secrets.
 
 export type UserPhase =
   | { kind: 'unavailable'; why: string }
-  | { kind: 'ready'; users: number; scenario: Scenario; enrol(): Promise<Record<string, unknown>> };
+  | { kind: 'ready'; users: number; scenario: Scenario; enrol?: () => Promise<Record<string, unknown>> };
 
 export type UserPhaseOptions = {
   dataDir: string;
@@ -17,6 +27,9 @@ export type UserPhaseOptions = {
   log(msg: string): void;
 };
 
+const BATCH = 10_000;
+export const benchUserId = (i: number) => `bench-user-${i}`;
+
 export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
   const probe = await fetch(`${o.serviceUrl}/totp/verify`, {
     method: 'POST',
@@ -25,7 +38,100 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
   });
   const body = await probe.text();
   if (probe.status === 404 && body.includes('NOT_FOUND')) {
-    return [{ kind: 'unavailable', why: 'POST /totp/verify is not in this build of the service yet (issue 3, part A): the per-user runs were skipped.' }];
+    return [{ kind: 'unavailable', why: 'POST /totp/verify is not in this build of the service: the per-user runs were skipped.' }];
   }
-  return [{ kind: 'unavailable', why: 'POST /totp/verify exists but the bench does not enrol users yet.' }];
+
+  const secretKey = randomBytes(32);
+  const secretOf = (i: number) => createHmac('sha256', secretKey).update(benchUserId(i)).digest().subarray(0, 20);
+  const keyRing = new KeyRing(dataKeyFromBase64(o.dataKey));
+  let enrolled = 0;
+
+  async function enrolUpTo(total: number): Promise<Record<string, unknown>> {
+    const from = enrolled;
+    const started = performance.now();
+    const store = createSqliteStore(databasePath(o.dataDir));
+    try {
+      const now = Date.now();
+      // An activation claims a step well in the past, so every code of the run is still new.
+      const oldStep = timeStep(now, DEFAULT_PARAMS.period) - 10;
+      for (let start = from; start < total; start += BATCH) {
+        const end = Math.min(total, start + BATCH);
+        // The SQLite repository does its work synchronously inside each call (its transactions
+        // become savepoints of the outer one); the promises only carry the results. Two outer
+        // transactions per batch: the enrolments, then the activations that need their ids.
+        const enrolBatch = store.db.transaction(() => {
+          const created = [];
+          for (let i = start; i < end; i++) {
+            const userId = benchUserId(i);
+            const sealed = keyRing.seal(secretOf(i), credentialAad('user', userId));
+            const event = { userId, event: 'enrolment.create', success: true, ip: '127.0.0.1', at: now };
+            created.push(store.userCredentials.enrol(userId, { secretBlob: sealed.blob, keyId: sealed.keyId, ...DEFAULT_PARAMS }, now, event));
+          }
+          return created;
+        });
+        const outcomes = await Promise.all(enrolBatch.immediate());
+        const ids = outcomes.map((r, k) => {
+          if (r.outcome !== 'created') throw new Error(`${benchUserId(start + k)} was already enrolled`);
+          return r.credential.id;
+        });
+        const activateBatch = store.db.transaction(() =>
+          ids.map((id, k) => {
+            const userId = benchUserId(start + k);
+            return store.userCredentials.claimStep(id, oldStep, now, { userId, event: 'enrolment.activate', success: true, ip: '127.0.0.1', at: now });
+          }),
+        );
+        const claims = await Promise.all(activateBatch.immediate());
+        if (claims.some((c) => !c.activated)) throw new Error('an enrolment was not activated');
+        if ((end - from) % 100_000 === 0 || end === total) o.log(`enrolled ${end} users`);
+      }
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      store.close();
+    }
+    enrolled = total;
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      users: total,
+      added: total - from,
+      seconds: Math.round(seconds * 10) / 10,
+      users_per_second: Math.round((total - from) / seconds),
+      how: 'store.userCredentials.enrol + claimStep (activation), 10,000 users per outer transaction',
+    };
+  }
+
+  // Per request: a user drawn at random from the population, and that user's current code (or
+  // a wrong one). A user drawn twice in one 30 s step is a replay (401), as it would be live.
+  const scenario = (users: number, key: string, label: string, valid: boolean): Scenario => ({
+    key,
+    label,
+    method: 'POST',
+    path: '/totp/verify',
+    headers: { 'x-api-key': o.apiKey },
+    body: '{}',
+    perRequest: () => {
+      const i = Math.floor(Math.random() * users);
+      let code = totp(secretOf(i), DEFAULT_PARAMS, Date.now());
+      if (!valid) code = String((Number(code) + 500_009) % 1_000_000).padStart(6, '0');
+      return { body: `{"user_id":"${benchUserId(i)}","otp":"${code}"}` };
+    },
+    expect: valid ? [200, 401] : [401],
+    classify: (status, text) =>
+      status === 200 ? 'success' : status === 401 ? (valid ? 'replay' : 'invalid') : status === 429 ? (text.includes('LOCKED') ? 'locked' : 'rate_limited') : `status_${status}`,
+    note: valid
+      ? 'a random enrolled user and its current code: charge, AES-GCM open, window check, step claim, settle with an audit row; a user drawn again within the step is a replay'
+      : 'a random enrolled user and a wrong code: charge, window check, settle as a failure with an audit row',
+  });
+
+  const phase = (users: number, size: 'small' | 'large', valid: boolean, enrol: boolean): UserPhase => ({
+    kind: 'ready',
+    users,
+    scenario: scenario(
+      users,
+      `totp_verify_${size}${valid ? '' : '_invalid'}`,
+      `POST /totp/verify, ${users.toLocaleString('en-US')} users (${valid ? 'current code' : 'wrong code'})`,
+      valid,
+    ),
+    ...(enrol ? { enrol: () => enrolUpTo(users) } : {}),
+  });
+  return [phase(o.small, 'small', true, true), phase(o.small, 'small', false, false), phase(o.large, 'large', true, true), phase(o.large, 'large', false, false)];
 }
