@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { randomId } from '../crypto/random.js';
 import type { ChallengeMethod, ChallengeRow, Store } from '../db/types.js';
 import { AppError } from '../errors.js';
-import { userNotFound, type AttemptGuard } from './attempt-guard.js';
+import { userNotFound, verificationEvent, type AttemptGuard } from './attempt-guard.js';
 import type { BackupCodeService } from './backup-code-service.js';
 import type { RequestContext } from './context.js';
 import type { UserTotp } from './user-totp.js';
@@ -67,7 +67,13 @@ export function createChallengeService(deps: ChallengeServiceDeps) {
       const ch = await store.challenges.get(challengeId);
       if (!ch) throw challengeNotFound();
       const early = closed(ch, clock.now());
-      if (early) throw early;
+      if (early) {
+        // No code is checked, so nothing is charged to the lockout; the refusal is still a
+        // failed verification for the audit log.
+        const at = clock.now();
+        await store.audit.append({ userId: ch.userId, event: verificationEvent('challenge'), success: false, reason: `${ch.method}:${early.code.toLowerCase()}`, ip: ctx.ip, at });
+        throw early;
+      }
       const ticket = await guard.charge(ch.userId, { ip: ctx.ip, method: 'challenge' });
       let ok = false;
       let reason: string | null = 'invalid_code';

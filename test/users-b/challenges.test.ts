@@ -57,6 +57,10 @@ describe('challenges', () => {
     t.clock.advance(120_000);
     const late = await post(t, '/challenge/verify', { challenge_id: id, code: codes[0] });
     expect([late.statusCode, late.json().code]).toEqual([410, 'CHALLENGE_EXPIRED']);
+    // Audited as a failed verification; no code was checked, so nothing was charged or spent.
+    const [last] = await auditOf(t, 'alice');
+    expect([last!.event, last!.success, last!.reason]).toEqual(['challenge.verify', false, 'backup_code:challenge_expired']);
+    expect((await t.store.users.get('alice'))!.failedAttempts).toBe(0);
     expect((await post(t, '/backup-codes/verify', { user_id: 'alice', code: codes[0] })).statusCode).toBe(200);
   });
 
