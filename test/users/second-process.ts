@@ -1,0 +1,26 @@
+// A second service process on the same data directory, for the cross-process replay test:
+//   FIXED_TIME_MS=<ms> DATA_DIR=... KEYS_DIR=... API_KEY=... DATA_KEY=... npx tsx test/users/second-process.ts
+// It prints "LISTENING <port>" once it accepts connections on 127.0.0.1, logs JSON to stderr,
+// and stops on SIGTERM. The clock is fixed so that both processes agree on the time step.
+import type { AddressInfo } from 'node:net';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { databasePath } from '../../src/db/open.js';
+import { createSqliteStore } from '../../src/db/store.js';
+import { createLogger } from '../../src/logger.js';
+import { resolveSecrets } from '../../src/secrets.js';
+
+const fixed = Number(process.env.FIXED_TIME_MS);
+if (!Number.isFinite(fixed)) throw new Error('FIXED_TIME_MS is required');
+const config = loadConfig({ ...process.env, NODE_ENV: 'test' });
+const secrets = await resolveSecrets(config);
+const store = createSqliteStore(databasePath(config.dataDir));
+const app = await buildApp({ config, secrets, store, clock: { now: () => fixed }, logger: createLogger('info', process.stderr) });
+await app.listen({ host: '127.0.0.1', port: 0 });
+process.stdout.write(`LISTENING ${(app.server.address() as AddressInfo).port}\n`);
+process.on('SIGTERM', () => {
+  void app.close().then(() => {
+    store.close();
+    process.exit(0);
+  });
+});
