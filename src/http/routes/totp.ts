@@ -65,8 +65,8 @@ export const totpRoutes: FastifyPluginAsyncZod<{ enrolments: EnrolmentService; u
           user_id: userIdSchema,
           issuer: issuerSchema.optional(),
           algorithm: z.enum(['SHA1', 'SHA256', 'SHA512']).optional(),
-          digits: z.union([z.literal(6), z.literal(8)]).optional(),
-          period: z.union([z.literal(15), z.literal(30), z.literal(60)]).optional(),
+          digits: z.union([z.literal(6), z.literal(8)], { error: 'must be 6 or 8' }).optional(),
+          period: z.union([z.literal(15), z.literal(30), z.literal(60)], { error: 'must be 15, 30 or 60' }).optional(),
         }),
         response: {
           201: z.object({
