@@ -141,3 +141,21 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('npm run keys', () => {
+  it('writes an RSA-4096 pair, the private key mode 0600, and refuses to overwrite it', async () => {
+    const keysDir = join(tmp('tfa-keys-cli-'), 'keys');
+    const first = await runEntry('src/cli/generate-keys.ts', { KEYS_DIR: keysDir });
+    expect(first.code).toBe(0);
+    const priv = join(keysDir, 'private_key.pem');
+    expect(statSync(priv).mode & 0o777).toBe(0o600);
+    expect(execFileSync('openssl', ['pkey', '-in', priv, '-noout', '-text']).toString()).toMatch(/4096 bit/);
+    const pub = execFileSync('openssl', ['pkey', '-in', priv, '-pubout']).toString();
+    expect(readFileSync(join(keysDir, 'public_key.pem'), 'utf8')).toBe(pub);
+    const before = readFileSync(priv, 'utf8');
+    const second = await runEntry('src/cli/generate-keys.ts', { KEYS_DIR: keysDir });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('already exists');
+    expect(readFileSync(priv, 'utf8')).toBe(before);
+  }, 60_000);
+});
