@@ -89,10 +89,10 @@ export interface UserRepository {
    */
   chargeAttempt(userId: string, now: number, policy: LockoutPolicy, audits: { refused: AuditInput; lockout: AuditInput }): Promise<ChargeOutcome>;
   /**
-   * One transaction: writes `result`; on success clears the failures, the lockout count and any
+   * One transaction: writes `result` (null: written already, with the change it records); on success clears the failures, the lockout count and any
    * lock; on failure keeps the charge and locks (writing `lockout`) once `threshold` is reached.
    */
-  settleAttempt(userId: string, ok: boolean, now: number, policy: LockoutPolicy, audits: { result: AuditInput; lockout: AuditInput }): Promise<{ lockedUntil: number | null }>;
+  settleAttempt(userId: string, ok: boolean, now: number, policy: LockoutPolicy, audits: { result: AuditInput | null; lockout: AuditInput }): Promise<{ lockedUntil: number | null }>;
 }
 
 export type EnrolOutcome = { outcome: 'created'; credential: CredentialRow } | { outcome: 'already_active' };
@@ -109,9 +109,16 @@ export interface UserCredentialRepository {
   /**
    * Claims `step` (only above the last accepted one: one success per step, across processes).
    * When the claim wins on a pending credential, the same transaction makes it active, turns
-   * the user's 2FA on and writes `activation`.
+   * the user's 2FA on and writes `activation`. `verification`, when given, is written in the
+   * same transaction too, whether the claim won or lost (a replay).
    */
-  claimStep(credentialId: number, step: number, now: number, activation: AuditInput): Promise<{ won: boolean; activated: boolean }>;
+  claimStep(
+    credentialId: number,
+    step: number,
+    now: number,
+    activation: AuditInput,
+    verification?: (won: boolean) => AuditInput,
+  ): Promise<{ won: boolean; activated: boolean }>;
 }
 
 export type OneTimeCodeRow = { id: number; userId: string; keyId: string; createdAt: number; expiresAt: number; usedAt: number | null };
@@ -120,8 +127,8 @@ export interface OneTimeCodeRepository {
   /** Stores a new code's hash, dropping the user's unused earlier codes; false (nothing written) for an unknown user. */
   issue(userId: string, codeHash: Buffer, keyId: string, now: number, expiresAt: number, audit: AuditInput): Promise<boolean>;
   find(userId: string, codeHash: Buffer): Promise<OneTimeCodeRow | null>;
-  /** Sets used_at once: true only for the call that used it. */
-  use(id: number, now: number): Promise<boolean>;
+  /** Sets used_at once: true only for the call that used it, which also writes `audit` (same transaction). */
+  use(id: number, now: number, audit?: AuditInput): Promise<boolean>;
 }
 
 export type VerificationCount = { event: string; success: boolean; reason: string | null; count: number };

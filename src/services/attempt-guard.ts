@@ -49,9 +49,10 @@ export type AttemptGuard = {
    * After the check: success resets the failure count, the lockout count and any lock; failure
    * keeps the charge and locks once the threshold is reached (audit event 'lockout'), the n-th
    * lockout in a row lasting LOCKOUT_BASE_SECONDS * 2^(n-1), at most LOCKOUT_MAX_SECONDS.
-   * The verification audit row is written in the same transaction.
+   * The verification audit row is written in the same transaction, unless `audit` is null:
+   * then the caller's claim (of a step, a code) already wrote it with the change it records.
    */
-  settle(ticket: AttemptTicket, ok: boolean, audit?: SettleAudit): Promise<void>;
+  settle(ticket: AttemptTicket, ok: boolean, audit?: SettleAudit | null): Promise<void>;
 };
 
 export type AttemptGuardDeps = {
@@ -94,15 +95,18 @@ export function createAttemptGuard(deps: AttemptGuardDeps): AttemptGuard {
       if (ticket.settled) throw new Error('an attempt ticket is settled once');
       ticket.settled = true;
       const now = clock.now();
-      const result: AuditInput = {
-        userId: ticket.userId,
-        event: verificationEvent(ticket.method),
-        ip: ticket.ip,
-        at: now,
-        ...audit,
-        success: audit.success ?? ok,
-        reason: audit.reason ?? null,
-      };
+      const result: AuditInput | null =
+        audit === null
+          ? null
+          : {
+              userId: ticket.userId,
+              event: verificationEvent(ticket.method),
+              ip: ticket.ip,
+              at: now,
+              ...audit,
+              success: audit.success ?? ok,
+              reason: audit.reason ?? null,
+            };
       await store.users.settleAttempt(ticket.userId, ok, now, policy, { result, lockout: lockoutEvent(ticket.userId, ticket.ip, now) });
     },
   };

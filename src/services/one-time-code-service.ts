@@ -54,8 +54,11 @@ export function createOneTimeCodeService(deps: OneTimeCodeServiceDeps) {
       if (row.usedAt !== null) return fail('replay', used());
       if (clock.now() >= row.expiresAt) return fail('expired', new AppError(410, 'OTP_EXPIRED', 'This code has expired; ask for a new one'));
       // The conditional UPDATE decides between racing requests with the same code.
-      if (!(await store.oneTimeCodes.use(row.id, clock.now()))) return fail('replay', used());
-      await deps.guard.settle(ticket, true);
+      // The success row is written with used_at, in the same transaction.
+      const now = clock.now();
+      const success = { userId, event: 'otp.verify', success: true, ip: ctx.ip, at: now };
+      if (!(await store.oneTimeCodes.use(row.id, now, success))) return fail('replay', used());
+      await deps.guard.settle(ticket, true, null);
     },
   };
 }

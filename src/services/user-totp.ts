@@ -30,9 +30,15 @@ export function createUserTotp(deps: UserTotpDeps) {
   /**
    * Checks and claims a code WITHOUT the attempt guard: for callers that charge the attempt
    * themselves (a challenge charges once, as method 'challenge'). Writes no audit row except
-   * the activation; the caller's settle() writes the verification.
+   * the activation, unless `opts.audit`: then the claim writes the 'totp.verify' row (success
+   * or replay) in its own transaction, and `claimed` says so.
    */
-  async function check(userId: string, code: string, ctx: RequestContext, opts: { allowPending: boolean }): Promise<TotpCheck> {
+  async function check(
+    userId: string,
+    code: string,
+    ctx: RequestContext,
+    opts: { allowPending: boolean; audit?: boolean },
+  ): Promise<TotpCheck & { claimed?: boolean }> {
     const cred = await store.userCredentials.get(userId);
     if (!cred || (cred.status === 'pending' && !opts.allowPending)) return { ok: false, reason: 'not_enrolled' };
     const now = clock.now();
@@ -41,8 +47,10 @@ export function createUserTotp(deps: UserTotpDeps) {
     secret.fill(0);
     if (step === null) return { ok: false, reason: 'invalid_code' };
     const activation = { userId, event: 'enrolment.activate', success: true, ip: ctx.ip, at: now };
-    const r = await store.userCredentials.claimStep(cred.id, step, now, activation);
-    return r.won ? { ok: true, activated: r.activated } : { ok: false, reason: 'replay' };
+    const verification = (won: boolean) => ({ userId, event: 'totp.verify', success: won, reason: won ? null : 'replay', ip: ctx.ip, at: now });
+    const r = await store.userCredentials.claimStep(cred.id, step, now, activation, opts.audit ? verification : undefined);
+    const claimed = opts.audit === true;
+    return r.won ? { ok: true, activated: r.activated, claimed } : { ok: false, reason: 'replay', claimed };
   }
 
   return {
@@ -58,14 +66,15 @@ export function createUserTotp(deps: UserTotpDeps) {
       const cred = await store.userCredentials.get(userId);
       if (!cred || (cred.status === 'pending' && !opts.allowPending)) throw notEnrolled();
       const ticket = await deps.guard.charge(userId, { ip: ctx.ip, method: 'totp' });
-      let result: TotpCheck;
+      let result: TotpCheck & { claimed?: boolean };
       try {
-        result = await check(userId, code, ctx, opts);
+        result = await check(userId, code, ctx, { ...opts, audit: true });
       } catch (err) {
         await deps.guard.settle(ticket, false, { reason: 'error' });
         throw err;
       }
-      await deps.guard.settle(ticket, result.ok, { reason: result.ok ? null : result.reason });
+      // A claim wrote its own row (success or replay) with the step it claimed.
+      await deps.guard.settle(ticket, result.ok, result.claimed ? null : { reason: result.ok ? null : result.reason });
       if (!result.ok) throw invalidOtp();
       return { activated: result.activated };
     },

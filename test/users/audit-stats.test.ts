@@ -41,8 +41,8 @@ describe('audit log and stats', () => {
     expect(summary).toEqual([
       'enrolment.create true',
       'totp.verify false invalid_code',
-      'enrolment.activate true',
       'totp.verify true',
+      'enrolment.activate true',
       'totp.verify false replay',
       'otp.generate true',
       'otp.verify true',

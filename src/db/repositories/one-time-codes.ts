@@ -18,6 +18,11 @@ export function createOneTimeCodeRepository(db: Db): OneTimeCodeRepository {
     'SELECT id, user_id, key_id, created_at, expires_at, used_at FROM one_time_codes WHERE user_id = ? AND code_hash = ? ORDER BY id DESC LIMIT 1',
   );
   const use = db.prepare('UPDATE one_time_codes SET used_at = ? WHERE id = ? AND used_at IS NULL');
+  const useTx = db.transaction((id: number, now: number, event?: AuditInput) => {
+    const won = use.run(now, id).changes === 1;
+    if (won && event) audit(event);
+    return won;
+  });
 
   const issueTx = db.transaction((userId: string, hash: Buffer, keyId: string, now: number, expiresAt: number, event: AuditInput) => {
     if (!userExists.get(userId)) return false;
@@ -39,8 +44,8 @@ export function createOneTimeCodeRepository(db: Db): OneTimeCodeRepository {
         ? { id: r.id, userId: r.user_id, keyId: r.key_id, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at }
         : null;
     },
-    async use(id, now) {
-      return use.run(now, id).changes === 1;
+    async use(id, now, event) {
+      return useTx.immediate(id, now, event);
     },
   };
 }

@@ -44,8 +44,9 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     return { outcome: 'created', credential: read(userId) as CredentialRow };
   });
 
-  const claimTx = db.transaction((id: number, step: number, now: number, activation: AuditInput) => {
+  const claimTx = db.transaction((id: number, step: number, now: number, activation: AuditInput, verification?: (won: boolean) => AuditInput) => {
     const won = claim.run(step, now, id, step).changes === 1;
+    if (verification) audit(verification(won));
     if (!won) return { won, activated: false };
     const activated = activate.run(now, id).changes === 1;
     if (activated) {
@@ -63,8 +64,8 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     async enrol(userId, input, now, event) {
       return enrolTx.immediate(userId, input, now, event);
     },
-    async claimStep(id, step, now, activation) {
-      return claimTx.immediate(id, step, now, activation);
+    async claimStep(id, step, now, activation, verification) {
+      return claimTx.immediate(id, step, now, activation, verification);
     },
   };
 }

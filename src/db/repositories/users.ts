@@ -88,8 +88,8 @@ export function createUserRepository(db: Db): UserRepository {
     },
   );
   const settleTx = db.transaction(
-    (userId: string, ok: boolean, now: number, policy: LockoutPolicy, events: { result: AuditInput; lockout: AuditInput }) => {
-      audit(events.result);
+    (userId: string, ok: boolean, now: number, policy: LockoutPolicy, events: { result: AuditInput | null; lockout: AuditInput }) => {
+      if (events.result) audit(events.result);
       const u = read(userId);
       if (!u) return { lockedUntil: null };
       if (ok) {
