@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { KeyRing } from '../crypto/aes-gcm.js';
 import { sharedRsaDecryptPool } from '../crypto/rsa-pool.js';
@@ -5,7 +6,7 @@ import type { RsaKeyPair } from '../crypto/rsa-oaep.js';
 import type { CredentialRow, Store } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { parseSeed } from '../otp/seed-format.js';
-import { DEFAULT_PARAMS, matchStep, secondsRemaining, totp } from '../otp/totp.js';
+import { DEFAULT_PARAMS, hotp, isWellFormedCode, secondsRemaining, timeStep, totp } from '../otp/totp.js';
 import type { RequestContext } from './context.js';
 
 // The RPA flow: one service-wide TOTP seed, received RSA-OAEP encrypted, kept AES-GCM sealed.
@@ -33,18 +34,54 @@ export function createSeedService(deps: SeedServiceDeps) {
     return { row, secret: keyRing.open({ keyId: row.keyId, blob: row.secretBlob }, SERVICE_SEED_AAD) };
   }
 
-  async function requireSeed() {
-    const seed = await loadSeed();
-    if (!seed) throw new AppError(404, 'SEED_NOT_SET', 'No seed has been set yet: POST /decrypt-seed first');
-    return seed;
+  // The seed's codes for the steps of the verification window around now, computed once per
+  // time step instead of on every request (issue 5: each request opened the sealed seed and ran
+  // one to three HMACs for codes that only change every `period` seconds). Only codes are kept,
+  // never the seed. The row is still read on every request, and the cache is keyed by the sealed
+  // blob (a fresh random IV on every seal), so a seed replaced or re-sealed, by this process or
+  // another one, is never answered from a stale entry.
+  let windowCache: { blob: Buffer; keyId: string; params: string; step: number; codes: string[] } | null = null;
+
+  function windowCodes(row: CredentialRow, timeMs: number): { first: number; codes: string[] } {
+    const step = timeStep(timeMs, row.period);
+    const params = `${row.algorithm}/${row.digits}/${row.period}`;
+    const c = windowCache;
+    if (c && c.step === step && c.keyId === row.keyId && c.params === params && c.blob.equals(row.secretBlob)) {
+      return { first: step - deps.totpWindow, codes: c.codes };
+    }
+    const secret = keyRing.open({ keyId: row.keyId, blob: row.secretBlob }, SERVICE_SEED_AAD);
+    const codes: string[] = [];
+    for (let s = step - deps.totpWindow; s <= step + deps.totpWindow; s++) codes.push(hotp(secret, s, row.algorithm, row.digits));
+    secret.fill(0);
+    windowCache = { blob: Buffer.from(row.secretBlob), keyId: row.keyId, params, step, codes };
+    return { first: step - deps.totpWindow, codes };
   }
 
-  function codeFor(row: CredentialRow, secret: Buffer, timeMs: number): CurrentCode {
+  async function requireRow(): Promise<CredentialRow> {
+    const row = await store.credentials.getService();
+    if (!row) throw new AppError(404, 'SEED_NOT_SET', 'No seed has been set yet: POST /decrypt-seed first');
+    return row;
+  }
+
+  function codeFor(row: CredentialRow, timeMs: number): CurrentCode {
+    const { codes } = windowCodes(row, timeMs);
     return {
-      code: totp(secret, row, timeMs),
+      code: codes[deps.totpWindow] as string,
       validFor: secondsRemaining(timeMs, row.period),
       timestamp: Math.floor(timeMs / 1000),
     };
+  }
+
+  /** As matchStep (otp/totp.ts): every candidate compared in constant time, none skipped. */
+  function matchCachedStep(row: CredentialRow, code: string, timeMs: number): number | null {
+    if (!isWellFormedCode(code, row.digits)) return null;
+    const { first, codes } = windowCodes(row, timeMs);
+    const given = Buffer.from(code);
+    let found: number | null = null;
+    codes.forEach((expected, i) => {
+      if (timingSafeEqual(Buffer.from(expected), given) && found === null) found = first + i;
+    });
+    return found;
   }
 
   return {
@@ -82,8 +119,7 @@ export function createSeedService(deps: SeedServiceDeps) {
     },
 
     async currentCode(): Promise<CurrentCode> {
-      const { row, secret } = await requireSeed();
-      return codeFor(row, secret, clock.now());
+      return codeFor(await requireRow(), clock.now());
     },
 
     /** The code for a given moment, or null while no seed is set (the cron worker's question). */
@@ -94,10 +130,10 @@ export function createSeedService(deps: SeedServiceDeps) {
 
     /** Accepts a code within the window at most once: a replayed code is simply not valid. */
     async verify(code: string, ctx: RequestContext): Promise<{ valid: boolean; timestamp: number }> {
-      const { row, secret } = await requireSeed();
+      const row = await requireRow();
       const now = clock.now();
       const timestamp = Math.floor(now / 1000);
-      const step = matchStep(secret, row, code, now, deps.totpWindow);
+      const step = matchCachedStep(row, code, now);
       const event = (success: boolean, reason: string | null) => ({ userId: null, event: 'seed.verify', success, reason, ip: ctx.ip, at: now });
       if (step === null) {
         await store.audit.append(event(false, 'invalid_code'));
