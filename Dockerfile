@@ -1,0 +1,83 @@
+# The two-factor service: one image, two processes (the API and the code-log worker).
+# Build:  docker compose build        (or: docker build -t two-factor-service .)
+# Works with BuildKit and with the legacy builder (docker-compose v1 uses the latter).
+
+# A current LTS Node on Debian slim. Override with --build-arg NODE_IMAGE=... (for example a
+# mirror of the same image); the build stage below needs apt and the Node headers in it.
+# Node 22, not 24: from Node 24.19 on, node::ObjectWrap (node_object_wrap.h) registers an
+# environment cleanup hook that better-sqlite3 12.x's Statement destructor removes during
+# garbage collection, where Node finds no environment and aborts the process
+# ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook). Seen here: the API
+# aborted in 8 of 27 starts on 24.21.0 and in none of 27 on 22.23.3. better-sqlite3 13
+# (Node-API) no longer derives from ObjectWrap: move to node:24 together with that upgrade.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# ---- build: dev dependencies, the native tool chain, tsc ------------------------------------
+FROM ${NODE_IMAGE} AS build
+
+# better-sqlite3 is a native addon built by node-gyp.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+
+# node-gyp compiles against the headers of the Node in this image (/usr/local/include/node)
+# instead of downloading them, and the addon is built from source rather than fetched as a
+# prebuilt binary: the build needs no network beyond apt and the npm registry.
+ENV npm_config_nodedir=/usr/local \
+    npm_config_build_from_source=true \
+    npm_config_update_notifier=false \
+    npm_config_fund=false \
+    npm_config_audit=false
+
+# The npm registry comes from the build environment (compose passes NPM_CONFIG_REGISTRY through);
+# npm reads this variable itself and ignores it when it is empty, i.e. uses its default.
+ARG NPM_CONFIG_REGISTRY=
+
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY . .
+RUN npm run build \
+ && npm prune --omit=dev \
+ && rm -rf node_modules/better-sqlite3/build/Release/obj* node_modules/better-sqlite3/deps \
+           node_modules/better-sqlite3/src
+
+# ---- runtime: production dependencies and compiled JavaScript only ---------------------------
+FROM ${NODE_IMAGE} AS runtime
+
+LABEL org.opencontainers.image.title="two-factor-service" \
+      org.opencontainers.image.description="Two-factor authentication microservice (API and code-log worker)"
+
+ENV NODE_ENV=production \
+    PORT=8080 \
+    HOST=0.0.0.0 \
+    DATA_DIR=/data \
+    CRON_DIR=/cron \
+    KEYS_DIR=/run/keys \
+    PRIVATE_KEY_PATH=/run/keys/private_key.pem \
+    PUBLIC_KEY_PATH=/run/keys/public_key.pem
+
+WORKDIR /app
+
+# The volume mount points. Compose may run the containers as any uid (APP_UID, so that the
+# 0600 private key on the host is readable), so like /tmp they are writable by every uid and
+# sticky; what the service writes inside them stays owned by, and private to, that uid.
+RUN mkdir -p /data /cron /run/keys \
+ && chown node:node /data /cron \
+ && chmod 1777 /data /cron
+
+# Owned by root: the service user can read its code but not change it.
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY docker/healthcheck.mjs ./docker/healthcheck.mjs
+
+USER node
+EXPOSE 8080
+
+# For the API. The worker serves no HTTP; compose turns this check off for it.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "/app/docker/healthcheck.mjs"]
+
+# The API. The worker runs from the same image with: node dist/worker.js
+CMD ["node", "dist/server.js"]
