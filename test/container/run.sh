@@ -159,13 +159,17 @@ chmod 0750 "$tmp/keys"
 
 api_key="$(openssl rand -hex 32)"
 data_key="$(openssl rand -base64 32)"
+# .env as the README makes it: .env.example with API_KEY and DATA_KEY filled in (its other
+# values, NODE_ENV=development and ./data paths among them, are what compose must override).
+# write_env SCHEDULE: CRON_SCHEDULE set to SCHEDULE; with no argument, left as .env.example has it.
+set_var() { # set_var FILE NAME VALUE: replace the NAME= line, or append one
+  V="$3" awk -v k="$2" 'BEGIN { v = ENVIRON["V"] } index($0, k "=") == 1 { print k "=" v; f = 1; next } { print } END { if (!f) print k "=" v }' "$1" >"$1.new" && mv "$1.new" "$1"
+}
 write_env() {
-  {
-    printf 'API_KEY=%s\n' "$api_key"
-    printf 'DATA_KEY=%s\n' "$data_key"
-    printf 'LOG_LEVEL=info\n'
-    [ -n "${1:-}" ] && printf 'CRON_SCHEDULE=%s\n' "$1"
-  } >"$tmp/.env"
+  if [ -f .env.example ]; then cp .env.example "$tmp/.env"; else : >"$tmp/.env"; fi
+  set_var "$tmp/.env" API_KEY "$api_key"
+  set_var "$tmp/.env" DATA_KEY "$data_key"
+  [ -n "${1:-}" ] && set_var "$tmp/.env" CRON_SCHEDULE "$1"
   chmod 0600 "$tmp/.env"
 }
 write_env '* * * * * *'
@@ -228,8 +232,9 @@ fi
 cid() { compose ps -q "$1" 2>/dev/null | head -n1; }
 health_of() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" 2>/dev/null; }
 wait_healthy() {
-  local id status="" i
-  for i in $(seq 1 90); do
+  local id status=""
+  local end=$((SECONDS + 90))
+  while [ $SECONDS -lt $end ]; do
     id="$(cid api)"
     [ -n "$id" ] && status="$(health_of "$id")"
     [ "$status" = healthy ] && return 0
@@ -239,8 +244,9 @@ wait_healthy() {
   return 1
 }
 wait_running() {
-  local id i
-  for i in $(seq 1 60); do
+  local id
+  local end=$((SECONDS + 60))
+  while [ $SECONDS -lt $end ]; do
     id="$(cid "$1")"
     [ -n "$id" ] && [ "$(docker inspect -f '{{.State.Running}}' "$id" 2>/dev/null)" = true ] && return 0
     sleep 1
@@ -332,8 +338,9 @@ verify_lines() {
   [ "$n" -gt 0 ] || { echo "no line"; return 1; }
 }
 check_cron_every_second() {
-  local i lines=""
-  for i in $(seq 1 30); do
+  local lines=""
+  local end=$((SECONDS + 30))
+  while [ $SECONDS -lt $end ]; do
     lines="$(code_log)"
     [ "$(printf '%s\n' "$lines" | grep -c 'Code')" -ge 3 ] && break
     sleep 1
@@ -353,6 +360,18 @@ check_cron_every_second() {
 }
 check "cron sidecar writes correct lines to /cron/last_code.txt (CRON_SCHEDULE every second)" check_cron_every_second
 
+# A process that aborts is restarted by the restart policy and can look healthy again by the
+# time it is checked: count the restarts too.
+check_no_restarts() {
+  local svc id n
+  for svc in api cron; do
+    id="$(cid "$svc")"
+    n="$(docker inspect -f '{{.RestartCount}}' "$id" 2>/dev/null)"
+    [ "$n" = 0 ] || { echo "$svc restarted $n times; its log: $(docker logs --tail 8 "$id" 2>&1 | grep -v ': 0x' | tr '\n' ' ')"; return 1; }
+  done
+}
+check "no container crashed or restarted so far" check_no_restarts
+
 check_read_only_keys() {
   local id
   id="$(cid api)"
@@ -360,6 +379,15 @@ check_read_only_keys() {
   if docker exec "$id" sh -c 'echo x >/app/probe' 2>/dev/null; then echo "wrote into /app"; return 1; fi
   docker exec "$id" test -r /run/keys/private_key.pem || { echo "private key not readable by the container user"; return 1; }
 }
+check_production() {
+  local svc v
+  for svc in api cron; do
+    v="$(docker exec "$(cid "$svc")" printenv NODE_ENV)"
+    [ "$v" = production ] || { echo "$svc has NODE_ENV=$v"; return 1; }
+  done
+}
+check "both containers run with NODE_ENV=production (whatever .env says)" check_production
+
 check "keys are mounted read-only and readable; the image filesystem is read-only" check_read_only_keys
 
 check_non_root() {
@@ -367,7 +395,7 @@ check_non_root() {
   for svc in api cron; do
     id="$(cid "$svc")"
     [ -n "$id" ] || { echo "$svc: no container"; return 1; }
-    uids="$(docker top "$id" -eo uid 2>/dev/null | tail -n +2 | tr -d ' ')"
+    uids="$(docker top "$id" -o uid,pid,comm 2>/dev/null | tail -n +2 | awk '{ print $1 }')"
     [ -n "$uids" ] || { echo "$svc: no process listed"; return 1; }
     if printf '%s\n' "$uids" | grep -qx 0; then echo "$svc: a process runs as uid 0"; return 1; fi
     user="$(docker exec "$id" id -u)"
@@ -410,10 +438,10 @@ check "the image holds no key, no .env and no data" check_no_key_in_image
 check_survives() {
   local how="$1"
   case "$how" in
-    restart) compose restart >/dev/null 2>&1 || { echo "compose restart failed"; return 1; } ;;
+    restart) compose restart >"$tmp/op.log" 2>&1 || { tail -n 5 "$tmp/op.log"; echo "compose restart failed"; return 1; } ;;
     down-up)
-      compose down >/dev/null 2>&1 || { echo "compose down failed"; return 1; }
-      compose up -d >/dev/null 2>&1 || { echo "compose up -d failed"; return 1; }
+      compose down >"$tmp/op.log" 2>&1 || { tail -n 5 "$tmp/op.log"; echo "compose down failed"; return 1; }
+      compose up -d >"$tmp/op.log" 2>&1 || { tail -n 5 "$tmp/op.log"; echo "compose up -d failed"; return 1; }
       ;;
   esac
   wait_healthy || return 1
@@ -425,9 +453,10 @@ check "the seed survives compose restart" check_survives restart
 check "the seed survives compose down and up (without -v)" check_survives down-up
 
 check_cron_after_restart() {
-  local before lines i
+  local before lines
   before="$(date -u +%s)"
-  for i in $(seq 1 30); do
+  local end=$((SECONDS + 30))
+  while [ $SECONDS -lt $end ]; do
     lines="$(code_log | while read -r d t rest; do [ -n "$d" ] && [ "$(date -u -d "$d $t" +%s)" -gt "$before" ] && echo "$d $t $rest"; done)"
     [ -n "$lines" ] && break
     sleep 1
@@ -437,19 +466,20 @@ check_cron_after_restart() {
 }
 check "after down/up the cron sidecar still writes correct lines (volume and seed kept)" check_cron_after_restart
 
-# The default schedule, as shipped: once a minute at second 0. Start the stack with no
-# CRON_SCHEDULE in .env and watch the next minute.
+# The default schedule, as shipped: once a minute at second 0. Start the stack with .env's
+# CRON_SCHEDULE as .env.example has it (or none, the service's default) and watch the minute.
 check_default_schedule() {
   write_env ""
-  compose up -d >/dev/null 2>&1 || { echo "compose up -d with the default schedule failed"; return 1; }
+  compose up -d >"$tmp/op.log" 2>&1 || { tail -n 5 "$tmp/op.log"; echo "compose up -d with the default schedule failed"; return 1; }
   wait_running cron || return 1
   local sched
-  sched="$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(cid cron)" | grep '^CRON_SCHEDULE=' || true)"
-  [ -z "$sched" ] || { echo "cron still has $sched"; return 1; }
-  local n0 lines new i
+  sched="$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(cid cron)" | sed -n 's/^CRON_SCHEDULE=//p')"
+  [ "$sched" != '* * * * * *' ] || { echo "cron still has the test's schedule"; return 1; }
+  local n0 lines new
   sleep 2
   n0="$(code_log | grep -c Code)"
-  for i in $(seq 1 75); do
+  local end=$((SECONDS + 75))
+  while [ $SECONDS -lt $end ]; do
     lines="$(code_log)"
     [ "$(printf '%s\n' "$lines" | grep -c Code)" -gt "$n0" ] && break
     sleep 1
@@ -463,5 +493,6 @@ check_default_schedule() {
   printf '%s\n' "$new" | verify_lines
 }
 check "default CRON_SCHEDULE writes one line a minute, at second 0" check_default_schedule
+check "no container crashed or restarted after the recreations" check_no_restarts
 
 exit 0
