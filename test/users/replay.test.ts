@@ -17,7 +17,8 @@ async function activeUser(t: TestApp, userId: string) {
 }
 
 function startSecondProcess(t: TestApp): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn('npx', ['tsx', 'test/users/second-process.ts'], {
+  // node itself with tsx's loader (not npx, whose grandchild would outlive a SIGTERM to npx).
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/users/second-process.ts'], {
     env: {
       ...process.env,
       ...ENV,
@@ -28,7 +29,8 @@ function startSecondProcess(t: TestApp): Promise<{ child: ChildProcess; port: nu
       DATA_KEY: TEST_DATA_KEY,
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin stays open while this test process lives; the child exits when it closes.
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';

@@ -1,7 +1,8 @@
 // A second service process on the same data directory, for the cross-process replay test:
-//   FIXED_TIME_MS=<ms> DATA_DIR=... KEYS_DIR=... API_KEY=... DATA_KEY=... npx tsx test/users/second-process.ts
+//   FIXED_TIME_MS=<ms> DATA_DIR=... KEYS_DIR=... API_KEY=... DATA_KEY=... node --import tsx test/users/second-process.ts
 // It prints "LISTENING <port>" once it accepts connections on 127.0.0.1, logs JSON to stderr,
-// and stops on SIGTERM. The clock is fixed so that both processes agree on the time step.
+// and stops on SIGTERM or when its stdin closes (the test process is gone, however it died),
+// so no server outlives its test. The clock is fixed so both processes agree on the time step.
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -18,9 +19,13 @@ const store = createSqliteStore(databasePath(config.dataDir));
 const app = await buildApp({ config, secrets, store, clock: { now: () => fixed }, logger: createLogger('info', process.stderr) });
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`LISTENING ${(app.server.address() as AddressInfo).port}\n`);
-process.on('SIGTERM', () => {
+const stop = () => {
   void app.close().then(() => {
     store.close();
     process.exit(0);
   });
-});
+};
+process.on('SIGTERM', stop);
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.resume();
