@@ -124,7 +124,9 @@ export function markdown(res: Results): string {
   lines.push(
     `Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, ` +
       `p99 ${res.baseline.p99_ms} ms, the mean of ${res.baseline.runs.length} runs (${res.baseline.runs.map((r) => r.rps).join(', ')} req/s): ` +
-      'one before the first route and one after each. A route is compared with the mean of the two runs around it (the "baseline req/s" column).',
+      (res.settings.baseline_after_every_route
+        ? 'one before the first route and one after each. A route is compared with the mean of the two runs around it (the "baseline req/s" column).'
+        : 'one before the first route and one after the last; every route is compared with the first.'),
   );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
   lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---|');

@@ -14,7 +14,8 @@ import { userPhases, type UserPhase } from './users.js';
 // processes, the same autocannon settings for each, results to bench/RESULTS.md and results.json.
 
 const opts = benchOptions();
-const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const t0 = performance.now();
+const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
 const work = mkdtempSync(join(tmpdir(), 'tfa-bench-'));
 const procs: Managed[] = [];
 
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     cwd: opts.root,
     logDir,
     readyPath: '/baseline',
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir, '--cpu-prof-name', 'baseline.cpuprofile'] } : {}),
   });
   procs.push(baseline);
   const service = await startProcess({
@@ -122,8 +124,8 @@ async function main(): Promise<void> {
     if (!wanted(s)) return;
     const r = await measure(service, serviceUrl, s);
     const before = baselineRuns[baselineRuns.length - 1] as Run;
-    const after = await measure(baseline, baselineUrl, baselineScenario);
-    baselineRuns.push(after);
+    const after = opts.interleave ? await measure(baseline, baselineUrl, baselineScenario) : before;
+    if (opts.interleave) baselineRuns.push(after);
     measured.push({
       s,
       r,
@@ -152,6 +154,7 @@ async function main(): Promise<void> {
   // Last: every decrypt-seed replaces the seed (with the same value) and so resets its replay state.
   await measureRoute(rpa.decryptSeed);
 
+  if (!opts.interleave) baselineRuns.push(await measure(baseline, baselineUrl, baselineScenario));
   const baseRps = baselineRuns.reduce((a, r) => a + r.rps, 0) / baselineRuns.length;
   const servicePeak = mb(Math.max(service.peakRss(), ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
 
@@ -176,6 +179,7 @@ async function main(): Promise<void> {
       connections: opts.connections,
       duration_seconds: opts.durationSeconds,
       warmup_seconds: opts.warmupSeconds,
+      baseline_after_every_route: opts.interleave,
       pipelining: 1,
       service_build: opts.fromSource ? 'run from source with tsx' : 'compiled with tsc (tsconfig.build.json)',
       log_level: 'info',
