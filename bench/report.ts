@@ -54,6 +54,7 @@ export type Target = { target: string; wanted: string; got: string; met: boolean
 
 export type Results = {
   date: string;
+  commit?: string;
   machine: Machine;
   at_end: Contention;
   settings: Record<string, string | number | boolean>;
@@ -104,7 +105,7 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
   return targets;
 }
 
-export function markdown(res: Results): string {
+export function markdown(res: Results, analysis: string | null = null): string {
   const m = res.machine;
   const lines: string[] = [];
   lines.push('# Benchmark results', '');
@@ -144,9 +145,32 @@ export function markdown(res: Results): string {
   }
   lines.push('', '## Targets', '', '| target | wanted | got | met |', '|---|---|---|---|');
   for (const t of res.targets) lines.push(`| ${t.target} | ${t.wanted} | ${t.got} | ${t.met ? 'yes' : '**no**'} |`);
-  if (res.notes.length > 0) {
-    lines.push('', '## Notes', '');
-    for (const n of res.notes) lines.push(`- ${n}`);
-  }
+  lines.push('', '## Notes', '');
+  for (const n of [...STANDING_NOTES, `Settings changed from the production defaults: ${String(res.settings.env_overrides)}.`, ...res.notes]) lines.push(`- ${n}`);
+  if (analysis) lines.push('', analysis.trim());
   return `${lines.join('\n')}\n`;
+}
+
+const STANDING_NOTES = [
+  'POST /verify-2fa (valid code) sends the current code on every request, but a code is accepted once per time step (replay ' +
+    'protection is a database guarantee): the first request of each 30 s step answers valid=true and the rest valid=false. ' +
+    'Each of them still runs the whole path (seed read, window check, the claim UPDATE in SQLite, an audit row), so this is ' +
+    'the cost of checking a valid code.',
+  'POST /totp/verify draws a user at random per request; a user drawn again within a step gets a replay (401), as it would ' +
+    'live. With 10,000 users many requests are replays, with 1,000,000 nearly none, so the wrong-code runs, which take the ' +
+    'same path whatever the population, are the cleaner comparison of the two populations.',
+  '`openssl speed` counts operations per CPU second of its one process; the service is measured in wall-clock requests per ' +
+    'second, with the load generator on the same machine. On a busy machine (see the CPU pressure above) the service side ' +
+    'loses; the CPU µs/req column moves much less with the neighbours and is the better guide there.',
+  'The "CPU µs/req (× baseline)" column is the service process\'s user+system time (all threads) per request, and the ' +
+    'baseline\'s CPU per request divided by it.',
+];
+
+/** The hand-written analysis (bench/analysis.md) appended to RESULTS.md, if there is one. */
+export function readAnalysis(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }

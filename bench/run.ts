@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,7 @@ import { runLoad, type LoadResult, type Scenario } from './load.js';
 import { opensslEncryptSeed, opensslKeyPair, opensslSpeed, type OpensslSpeed } from './openssl.js';
 import { benchOptions } from './options.js';
 import { buildCompiled, freePort, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
-import { contention, evaluateTargets, machine, markdown, mb, type Results, type RouteResult } from './report.js';
+import { contention, evaluateTargets, machine, markdown, mb, readAnalysis, type Results, type RouteResult } from './report.js';
 import { rpaScenarios } from './scenarios.js';
 import { userPhases, type UserPhase } from './users.js';
 
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
 
   const partial: Omit<Results, 'targets'> = {
     date: new Date().toISOString(),
+    commit: gitCommit(opts.root),
     machine: info,
     at_end: contention(),
     settings: {
@@ -203,9 +205,20 @@ async function main(): Promise<void> {
   const results: Results = { ...partial, targets: evaluateTargets(partial) };
   mkdirSync(opts.outDir, { recursive: true });
   writeFileSync(join(opts.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(opts.outDir, 'RESULTS.md'), markdown(results));
+  writeFileSync(join(opts.outDir, 'RESULTS.md'), markdown(results, readAnalysis(join(opts.root, 'bench', 'analysis.md'))));
   log(`wrote ${join(opts.outDir, 'RESULTS.md')} and results.json`);
   for (const t of results.targets) log(`${t.met ? 'met    ' : 'MISSED '} ${t.target}: ${t.got} (wanted ${t.wanted})`);
+}
+
+/** The commit measured, marked dirty when the tree has uncommitted changes (others at work). */
+function gitCommit(root: string): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }).toString().trim() !== '';
+    return dirty ? `${head} (with uncommitted changes)` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function cleanup(): Promise<void> {
