@@ -76,12 +76,12 @@ teardown() {
   if [ -n "$image" ] && [ "${KEEP_IMAGE:-1}" = 0 ]; then docker rmi -f "$image" >/dev/null 2>&1; fi
   # Earlier test images that this run's build replaced.
   docker image prune -f --filter "label=org.opencontainers.image.title=two-factor-service" >/dev/null 2>&1 || true
-  [ -n "$tmp" ] && rm -rf "$tmp"
   if [ -n "$dockerd_pid" ]; then
     info "stopping the dockerd this test started (pid $dockerd_pid)"
     kill "$dockerd_pid" 2>/dev/null
     for _ in $(seq 1 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
   fi
+  [ -n "$tmp" ] && rm -rf "$tmp"
   [ $rc -gt 128 ] && [ "$failed" -eq 0 ] && fail "run" "interrupted"
   say ""
   say "container test: $((SECONDS - started_at)) s"
@@ -94,6 +94,9 @@ trap 'fail "run" "time limit of ${limit}s reached or interrupted"; exit 124' TER
 
 # Stop here when a step that the rest depends on failed.
 abort() { fail "$1" "${2:-}"; say "stopping: the remaining checks need this step"; exit 1; }
+
+# Everything this run writes (logs, keys, .env, the image export) lives here and goes at the end.
+tmp="$(mktemp -d /tmp/container-test.XXXXXX)"
 
 # ---------------------------------------------------------------- tools and the docker engine
 need_pkgs=()
@@ -108,19 +111,19 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   info "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   timeout 300 apt-get update -qq >/dev/null 2>&1 || true
-  timeout 900 apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" ca-certificates iptables >/tmp/container-test-apt.log 2>&1 ||
-    abort "tools" "apt-get install ${need_pkgs[*]} failed (see /tmp/container-test-apt.log)"
+  timeout 900 apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" ca-certificates iptables >"$tmp/apt.log" 2>&1 ||
+    abort "tools" "apt-get install ${need_pkgs[*]} failed: $(tail -n 5 "$tmp/apt.log" | tr '\n' ' ')"
 fi
 
 if ! timeout 20 docker info >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || abort "docker engine" "dockerd is not running and not root to start it"
-  info "starting dockerd (log: /tmp/dockerd.log)"
+  info "starting dockerd"
   # Its own session, so that the time limit's signal to this process group does not stop it
   # before the teardown has used it.
-  setsid dockerd >/tmp/dockerd.log 2>&1 < /dev/null &
+  setsid dockerd >"$tmp/dockerd.log" 2>&1 < /dev/null &
   dockerd_pid=$!
   for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
-  timeout 20 docker info >/dev/null 2>&1 || abort "docker engine" "dockerd did not come up: $(tail -n 3 /tmp/dockerd.log | tr '\n' ' ')"
+  timeout 20 docker info >/dev/null 2>&1 || abort "docker engine" "dockerd did not come up: $(tail -n 3 "$tmp/dockerd.log" | tr '\n' ' ')"
 fi
 pass "docker engine is running ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
 
@@ -137,12 +140,11 @@ info "compose: ${compose_cmd[*]} ($("${compose_cmd[@]}" version --short 2>/dev/n
 base_image="$(sed -n 's/^ARG NODE_IMAGE=\(.*\)$/\1/p' Dockerfile | head -n1)"
 [ -n "$base_image" ] || abort "Dockerfile names its base image in ARG NODE_IMAGE"
 t0=$SECONDS
-timeout 1200 bash docker/build-base-image.sh "$base_image" >/tmp/container-test-base.log 2>&1 ||
-  abort "base image $base_image" "$(tail -n 5 /tmp/container-test-base.log | tr '\n' ' ')"
+timeout 1200 bash docker/build-base-image.sh "$base_image" >"$tmp/base-image.log" 2>&1 ||
+  abort "base image $base_image" "$(tail -n 5 "$tmp/base-image.log" | tr '\n' ' ')"
 pass "base image $base_image is available ($((SECONDS - t0)) s)"
 
 # ---------------------------------------------------------------- keys, .env and compose settings
-tmp="$(mktemp -d /tmp/container-test.XXXXXX)"
 project="tfactest$$$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 image="two-factor-service:container-test"
 
