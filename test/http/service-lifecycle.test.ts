@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { Database } from '../../src/db/driver.js';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { databasePath } from '../../src/db/open.js';

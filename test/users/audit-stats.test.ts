@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { Database } from '../../src/db/driver.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { databasePath } from '../../src/db/open.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/db/driver.js';
 import { expect } from 'vitest';
 import { databasePath } from '../../src/db/open.js';
 import { mustNotLog } from '../helpers/log-capture.js';
