@@ -8,7 +8,12 @@ export class AppError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
+    // An AppError is an answer (401, 404, 429...), not a fault: capturing a stack trace for it
+    // cost ~2.4 % of the CPU of POST /totp/verify under wrong codes (issue 5). Only 5xx keep one.
+    const limit = Error.stackTraceLimit;
+    if (status < 500) Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'AppError';
   }
 }
