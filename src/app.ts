@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -11,6 +11,7 @@ import { registerJsonBody } from './http/plugins/json-body.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { registerRateLimit } from './http/plugins/rate-limit.js';
 import { genReqId, registerRequestLog } from './http/plugins/request-log.js';
+import { serializerCompiler } from './http/serializer.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { backupCodeRoutes } from './http/routes/backup-codes.js';
 import { challengeRoutes } from './http/routes/challenges.js';
@@ -111,7 +112,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerJsonBody(app);
   registerErrorHandling(app);
   registerRequestLog(app);
-  registerMetrics(app);
+  // Auth and the rate limit attach their hooks to routes as they are registered (onRoute), so
+  // they come before any plugin that adds a route (metrics, docs).
   registerAuth(app, {
     apiKey: secrets.apiKey,
     publicCodeRoutes: config.publicCodeRoutes,
@@ -120,6 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     publicPrefixes: ['/docs'],
   });
   registerRateLimit(app, { max: config.rateLimitMax, windowSeconds: config.rateLimitWindowSeconds, clock });
+  registerMetrics(app);
   await registerDocs(app, { expose: config.enableDocs, version: deps.version ?? '0.0.0' });
 
   if (!secrets.rsa) throw new Error('the HTTP service needs the RSA key pair');

@@ -17,3 +17,12 @@ export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
   const hb = createHash('sha256').update(b).digest();
   return timingSafeEqual(ha, hb);
 }
+
+export function sha256(data: string | Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** As safeEqual, with the second side hashed (sha256) once beforehand: a configured secret. */
+export function safeEqualToDigest(a: string | Buffer, bDigest: Buffer): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), bDigest);
+}

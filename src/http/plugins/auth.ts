@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { safeEqual, sha256Hex } from '../../crypto/hmac.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
+import { safeEqualToDigest, sha256, sha256Hex } from '../../crypto/hmac.js';
 import { unauthorized } from '../../errors.js';
 import type { SignatureService } from '../../services/signature-service.js';
 
@@ -26,34 +26,66 @@ export type AuthOptions = {
 
 const EMPTY_BODY_SHA256 = sha256Hex('');
 
-/** X-API-Key on every route that is not public, then the request signature where one is due. */
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+/** Appends a route-level hook without mutating an array the caller (or a HEAD clone) shares. */
+export function appendRouteHook(route: RouteOptions, name: 'onRequest' | 'preValidation', hook: Hook): void {
+  const existing = route[name];
+  (route as unknown as Record<string, unknown>)[name] = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook];
+}
+
+/** Prepends a route-level hook without mutating an array the caller (or a HEAD clone) shares. */
+export function prependRouteHook(route: RouteOptions, name: 'onRequest' | 'preValidation', hook: Hook): void {
+  const existing = route[name];
+  // Fastify's own typing of route-level hooks is a union per hook name; these are plain functions.
+  (route as unknown as Record<string, unknown>)[name] = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])];
+}
+
+/**
+ * X-API-Key on every route that is not public, then the request signature where one is due.
+ *
+ * Which routes need what is decided once per route, when it is registered (onRoute), and only
+ * those routes get the hooks: a request never re-derives it (issue 5: request.routeOptions builds
+ * a fresh object on every access, and four app-wide async hooks ran on every request). The
+ * hooks are plain callbacks rather than async functions: no promise per hook per request.
+ * Unknown routes get no hook at all: the 404 handler answers them, as before.
+ */
 export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
   const isOpen = (access: string | undefined) => access === 'public' || (access === 'code-route' && opts.publicCodeRoutes);
   const isPublicPrefix = (url: string) => opts.publicPrefixes.some((p) => url === p || url.startsWith(`${p}/`));
+  // The configured key is hashed once; each request hashes only what it was given, and the two
+  // digests are compared in constant time (neither length nor content shows in the timing).
+  const keyDigest = sha256(opts.apiKey);
 
-  app.addHook('onRequest', async (request) => {
-    if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
-    if (isOpen(request.routeOptions.config.access) || isPublicPrefix(request.routeOptions.url)) return;
+  const checkKey: Hook = (request, _reply, done) => {
     const given = request.headers['x-api-key'];
-    if (typeof given !== 'string' || !safeEqual(given, opts.apiKey)) throw unauthorized();
-  });
+    if (typeof given !== 'string' || !safeEqualToDigest(given, keyDigest)) done(unauthorized());
+    else done();
+  };
 
   // preValidation: after the body is read (the signature covers it), before the schema runs, so
   // an unsigned request is refused as such rather than for its body.
-  app.addHook('preValidation', async (request) => {
-    const cfg = request.routeOptions.config;
-    if (!request.routeOptions.url || cfg.access === 'public' || isPublicPrefix(request.routeOptions.url)) return;
-    if (!cfg.signed && !(opts.requireSignatures && !isOpen(cfg.access))) return;
-    const header = (name: string) => {
-      const v = request.headers[name];
-      return typeof v === 'string' ? v : undefined;
-    };
-    await opts.signatures.verify({
-      timestamp: header('x-timestamp'),
-      signature: header('x-signature'),
-      method: request.method,
-      pathWithQuery: request.url,
-      bodySha256Hex: request.rawBody ? sha256Hex(request.rawBody) : EMPTY_BODY_SHA256,
-    });
+  const header = (request: FastifyRequest, name: string) => {
+    const v = request.headers[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const checkSignature: Hook = (request, _reply, done) => {
+    opts.signatures
+      .verify({
+        timestamp: header(request, 'x-timestamp'),
+        signature: header(request, 'x-signature'),
+        method: request.method,
+        pathWithQuery: request.url,
+        bodySha256Hex: request.rawBody ? sha256Hex(request.rawBody) : EMPTY_BODY_SHA256,
+      })
+      .then(() => done(), done);
+  };
+
+  app.addHook('onRoute', (route) => {
+    const cfg = route.config ?? {};
+    const url = route.url ?? route.path;
+    if (cfg.access === 'public' || isPublicPrefix(url)) return;
+    if (!isOpen(cfg.access)) prependRouteHook(route, 'onRequest', checkKey);
+    if (cfg.signed || (opts.requireSignatures && !isOpen(cfg.access))) prependRouteHook(route, 'preValidation', checkSignature);
   });
 }

@@ -11,7 +11,7 @@ export function registerMetrics(app: FastifyInstance): void {
   const series = new Map<string, Series>();
   const started = Date.now();
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const key = `${request.method} ${route} ${reply.statusCode}`;
     let s = series.get(key);
@@ -19,9 +19,8 @@ export function registerMetrics(app: FastifyInstance): void {
     const ms = reply.elapsedTime;
     s.count++;
     s.sumMs += ms;
-    BUCKETS_MS.forEach((b, i) => {
-      if (ms <= b) s.buckets[i] = (s.buckets[i] ?? 0) + 1;
-    });
+    for (let i = 0; i < BUCKETS_MS.length; i++) if (ms <= (BUCKETS_MS[i] as number)) s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+    done();
   });
 
   app.get(

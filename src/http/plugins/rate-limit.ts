@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { appendRouteHook } from './auth.js';
 import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
 
@@ -26,9 +27,8 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
   const windowMs = opts.windowSeconds * 1000;
   let window = { start: -1, counts: new Map<string, number>() };
 
-  app.addHook('onRequest', async (request) => {
-    const url = request.routeOptions.url;
-    if (request.method !== 'POST' || !url || !routes.has(url)) return;
+  // Decided once per route at registration (onRoute): only the listed POST routes get the hook.
+  const limit = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const now = opts.clock.now();
     const start = Math.floor(now / windowMs) * windowMs;
     // A new window forgets every address at once, so memory is bounded by one window's clients.
@@ -38,9 +38,18 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
     window.counts.set(key, count);
     if (count > opts.max) {
       const retryAfter = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
-      throw new AppError(429, 'RATE_LIMITED', `Too many verification requests from this address; retry in ${retryAfter} seconds`, {
-        'retry-after': String(retryAfter),
-      });
+      done(
+        new AppError(429, 'RATE_LIMITED', `Too many verification requests from this address; retry in ${retryAfter} seconds`, {
+          'retry-after': String(retryAfter),
+        }),
+      );
+      return;
     }
+    done();
+  };
+
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.includes('POST') && routes.has(route.url ?? route.path)) appendRouteHook(route, 'onRequest', limit);
   });
 }

@@ -16,10 +16,12 @@ const pathOf = (request: FastifyRequest) => request.url.split('?')[0];
  * body), status and latency. Headers and bodies are not logged at all.
  */
 export function registerRequestLog(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
+  // Plain callbacks rather than async functions: no promise per hook per request (issue 5).
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const line = {
       method: request.method,
       path: pathOf(request),
@@ -28,5 +30,6 @@ export function registerRequestLog(app: FastifyInstance): void {
     };
     if (reply.statusCode >= 500) request.log.error(line, 'request failed');
     else request.log.info(line, 'request');
+    done();
   });
 }
