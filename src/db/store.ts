@@ -1,3 +1,4 @@
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { openDatabase, type Db } from './open.js';
 import { createAuditRepository } from './repositories/audit.js';
 import { createCredentialRepository } from './repositories/credentials.js';
@@ -13,14 +14,21 @@ import { createSealedValueRepository } from './repositories/sealed-values.js';
 import { createUserConfigRepository } from './repositories/user-configs.js';
 import type { Store } from './types.js';
 
-export type SqliteStore = Store & { db: Db };
+export type SqliteStore = Store & { db: Db; checkpointer: Checkpointer | null };
+
+export type SqliteStoreOptions = {
+  /** WAL checkpoints on a background thread (checkpointer.ts) instead of inside commits; default on for a file. */
+  backgroundCheckpoints?: boolean;
+};
 
 /** The SQLite adapter of the storage interfaces, over one better-sqlite3 connection. */
-export function createSqliteStore(file: string): SqliteStore {
+export function createSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
   const db = openDatabase(file);
+  const checkpointer = file !== ':memory:' && opts.backgroundCheckpoints !== false ? startCheckpointer(db, file) : null;
   const ping = db.prepare('SELECT 1 AS ok');
   return {
     db,
+    checkpointer,
     credentials: createCredentialRepository(db),
     signatures: createSignatureRepository(db),
     audit: createAuditRepository(db),
@@ -41,6 +49,9 @@ export function createSqliteStore(file: string): SqliteStore {
       }
     },
     close() {
+      // The thread makes a last checkpoint and closes its connection on its own time; the
+      // process may exit first, which loses nothing (the WAL is replayed at the next open).
+      void checkpointer?.stop();
       if (db.open) db.close();
     },
   };
