@@ -4,25 +4,24 @@
 
 # A current LTS Node on Debian slim. Override with --build-arg NODE_IMAGE=... (for example a
 # mirror of the same image); the build stage below needs apt and the Node headers in it.
-# Node 22, not 24: from Node 24.19 on, node::ObjectWrap (node_object_wrap.h) registers an
-# environment cleanup hook that better-sqlite3 12.x's Statement destructor removes during
-# garbage collection, where Node finds no environment and aborts the process
-# ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook). Seen here: the API
-# aborted in 8 of 27 starts on 24.21.0 and in none of 27 on 22.23.3. better-sqlite3 13
-# (Node-API) no longer derives from ObjectWrap: move to node:24 together with that upgrade.
-ARG NODE_IMAGE=node:22-bookworm-slim
+# Node 24 needs better-sqlite3 13 (src/db/driver.ts picks it from Node 22 on): with 12, Node
+# >= 24.19 aborts the process when the garbage collector frees a statement ("Assertion failed:
+# (env) != nullptr"); the container test counts crash-restarts to catch that kind of failure.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: dev dependencies, the native tool chain, tsc ------------------------------------
 FROM ${NODE_IMAGE} AS build
 
-# better-sqlite3 is a native addon built by node-gyp.
+# better-sqlite3 13 brings prebuilt Node-API binaries in its package; the tool chain is for the
+# native addon npm ci compiles: better-sqlite3 12, the optional fallback for Node 20
+# (better-sqlite3-node20), installed whatever the Node.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 
 # node-gyp compiles against the headers of the Node in this image (/usr/local/include/node)
-# instead of downloading them, and the addon is built from source rather than fetched as a
-# prebuilt binary: the build needs no network beyond apt and the npm registry.
+# instead of downloading them, and prebuild-install does not try to fetch a binary from GitHub:
+# the build needs no network beyond apt and the npm registry.
 ENV npm_config_nodedir=/usr/local \
     npm_config_build_from_source=true \
     npm_config_update_notifier=false \
@@ -39,8 +38,8 @@ RUN npm ci
 COPY . .
 RUN npm run build \
  && npm prune --omit=dev \
- && rm -rf node_modules/better-sqlite3/build/Release/obj* node_modules/better-sqlite3/deps \
-           node_modules/better-sqlite3/src
+ && rm -rf node_modules/better-sqlite3*/build/Release/obj* node_modules/better-sqlite3*/deps \
+           node_modules/better-sqlite3*/src
 
 # ---- runtime: production dependencies and compiled JavaScript only ---------------------------
 FROM ${NODE_IMAGE} AS runtime
