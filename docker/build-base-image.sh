@@ -111,7 +111,7 @@ fi
 log "debootstrap done in $((SECONDS - started))s"
 
 # apt inside the image uses the same sources as this machine, so `apt-get install` in a build
-# stage works here; the official image points at deb.debian.org instead.
+# stage works here; the official image points at the Debian project's own mirrors instead.
 {
   printf '%s\n' "$sources" | awk 'NF >= 3 { print "deb " $0 }'
 } >"$rootfs/etc/apt/sources.list"
