@@ -95,6 +95,23 @@ export interface UserRepository {
   settleAttempt(userId: string, ok: boolean, now: number, policy: LockoutPolicy, audits: { result: AuditInput | null; lockout: AuditInput }): Promise<{ lockedUntil: number | null }>;
 }
 
+/** The rows a one-transaction TOTP attempt may write (userCredentials.verifyAttempt). */
+export type TotpAttemptEvents = {
+  /** The verification row: a success, or a failure with its reason ('locked', 'invalid_code', 'replay', 'error'). */
+  verification: (success: boolean, reason: string | null) => AuditInput;
+  lockout: AuditInput;
+  activation: AuditInput;
+};
+
+export type TotpAttemptOutcome =
+  | { outcome: 'unknown_user' }
+  | { outcome: 'not_enrolled' }
+  | { outcome: 'locked'; lockedUntil: number }
+  | { outcome: 'invalid_code' }
+  | { outcome: 'replay' }
+  | { outcome: 'success'; activated: boolean }
+  | { outcome: 'error'; error: unknown };
+
 export type EnrolOutcome = { outcome: 'created'; credential: CredentialRow } | { outcome: 'already_active' };
 
 /** Users' TOTP credentials (kind 'user' in totp_credentials), beside the users table. */
@@ -119,6 +136,25 @@ export interface UserCredentialRepository {
     activation: AuditInput,
     verification?: (won: boolean) => AuditInput,
   ): Promise<{ won: boolean; activated: boolean }>;
+  /**
+   * A whole TOTP attempt in ONE transaction (ARCHITECTURE.md: the lockout is charged before the
+   * code is checked, in the same transaction; audit rows with the change they record):
+   * unknown user or no usable credential (pending and not `allowPending`): nothing written;
+   * locked: `verification(false, 'locked')`; else the charge, then `decide(credential)` (pure
+   * and synchronous: no I/O; a PostgreSQL adapter runs it inside its transaction the same way)
+   * returns the matched step or null, the step is claimed (replay otherwise), and the attempt
+   * settles: a success resets the lockout (and activates a pending enrolment), a failure locks
+   * at the threshold. If `decide` throws, the attempt is a failure (reason 'error') and the
+   * error is returned, not thrown, so the charge is kept.
+   */
+  verifyAttempt(
+    userId: string,
+    now: number,
+    policy: LockoutPolicy,
+    allowPending: boolean,
+    events: TotpAttemptEvents,
+    decide: (credential: CredentialRow) => number | null,
+  ): Promise<TotpAttemptOutcome>;
 }
 
 export type OneTimeCodeRow = { id: number; userId: string; keyId: string; createdAt: number; expiresAt: number; usedAt: number | null };

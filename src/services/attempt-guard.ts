@@ -17,7 +17,8 @@ import { AppError } from '../errors.js';
 // transaction, so N parallel guesses (in one process or several on the same database file)
 // check at most LOCKOUT_THRESHOLD codes. settle() must follow every charge(); a success clears
 // the count, a failure keeps it. Audit rows are written by the repository in the same
-// transactions. The verification event is `verificationEvent(method)` unless settle() is given
+// transactions. Where the check is synchronous (TOTP), userCredentials.verifyAttempt does all of
+// it in one transaction instead, with this guard's policy and events. The verification event is `verificationEvent(method)` unless settle() is given
 // another one; /analytics/stats counts exactly those events.
 
 export type AttemptMethod = 'totp' | 'otp' | 'backup_code' | 'challenge';
@@ -53,6 +54,12 @@ export type AttemptGuard = {
    * then the caller's claim (of a step, a code) already wrote it with the change it records.
    */
   settle(ticket: AttemptTicket, ok: boolean, audit?: SettleAudit | null): Promise<void>;
+  /**
+   * For a repository method that runs charge, check and settle in ONE transaction itself
+   * (userCredentials.verifyAttempt): the policy and the audit rows charge() and settle() write.
+   */
+  readonly policy: LockoutPolicy;
+  events(userId: string, ctx: AttemptContext, now: number): { verification: (success: boolean, reason: string | null) => AuditInput; lockout: AuditInput };
 };
 
 export type AttemptGuardDeps = {
@@ -82,6 +89,15 @@ export function createAttemptGuard(deps: AttemptGuardDeps): AttemptGuard {
   const lockoutEvent = (userId: string, ip: string | null, at: number): AuditInput => ({ userId, event: 'lockout', success: false, ip, at });
 
   return {
+    policy,
+    events(userId, ctx, now) {
+      const event = verificationEvent(ctx.method);
+      return {
+        verification: (success, reason) => ({ userId, event, success, reason, ip: ctx.ip, at: now }),
+        lockout: lockoutEvent(userId, ctx.ip, now),
+      };
+    },
+
     async charge(userId, ctx) {
       const now = clock.now();
       const refused: AuditInput = { userId, event: verificationEvent(ctx.method), success: false, reason: 'locked', ip: ctx.ip, at: now };

@@ -3,7 +3,7 @@ import type { KeyRing } from '../crypto/aes-gcm.js';
 import type { CredentialRow, Store } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { isWellFormedCode, matchStep } from '../otp/totp.js';
-import { userNotFound, type AttemptGuard } from './attempt-guard.js';
+import { accountLocked, userNotFound, type AttemptGuard } from './attempt-guard.js';
 import type { RequestContext } from './context.js';
 import { credentialAad } from './credential-aad.js';
 
@@ -62,21 +62,34 @@ export function createUserTotp(deps: UserTotpDeps) {
      * written), then charge (429 while locked), check, settle; 401 INVALID_OTP on failure.
      */
     async verify(userId: string, code: string, ctx: RequestContext, opts: { allowPending: boolean }): Promise<{ activated: boolean }> {
-      if (!(await store.users.get(userId))) throw userNotFound();
-      const cred = await store.userCredentials.get(userId);
-      if (!cred || (cred.status === 'pending' && !opts.allowPending)) throw notEnrolled();
-      const ticket = await deps.guard.charge(userId, { ip: ctx.ip, method: 'totp' });
-      let result: TotpCheck & { claimed?: boolean };
-      try {
-        result = await check(userId, code, ctx, { ...opts, audit: true });
-      } catch (err) {
-        await deps.guard.settle(ticket, false, { reason: 'error' });
-        throw err;
+      // One transaction: charge, check (synchronous: open the sealed secret, compare the
+      // window's codes), claim the step, settle, with every audit row (issue 5: three write
+      // transactions and four reads before).
+      const now = clock.now();
+      const { verification, lockout } = deps.guard.events(userId, { ip: ctx.ip, method: 'totp' }, now);
+      const activation = { userId, event: 'enrolment.activate', success: true, ip: ctx.ip, at: now };
+      const r = await store.userCredentials.verifyAttempt(userId, now, deps.guard.policy, opts.allowPending, { verification, lockout, activation }, (cred) => {
+        const secret = keyRing.open({ keyId: cred.keyId, blob: cred.secretBlob }, credentialAad('user', userId));
+        try {
+          return matchStep(secret, cred, code, now, deps.totpWindow);
+        } finally {
+          secret.fill(0);
+        }
+      });
+      switch (r.outcome) {
+        case 'success':
+          return { activated: r.activated };
+        case 'unknown_user':
+          throw userNotFound();
+        case 'not_enrolled':
+          throw notEnrolled();
+        case 'locked':
+          throw accountLocked(r.lockedUntil, now);
+        case 'error':
+          throw r.error;
+        default:
+          throw invalidOtp();
       }
-      // A claim wrote its own row (success or replay) with the step it claimed.
-      await deps.guard.settle(ticket, result.ok, result.claimed ? null : { reason: result.ok ? null : result.reason });
-      if (!result.ok) throw invalidOtp();
-      return { activated: result.activated };
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../open.js';
-import type { AuditInput, CredentialRow, EnrolOutcome, NewCredential, UserCredentialRepository } from '../types.js';
+import type { AuditInput, CredentialRow, EnrolOutcome, LockoutPolicy, NewCredential, TotpAttemptEvents, TotpAttemptOutcome, UserCredentialRepository } from '../types.js';
+import { lockoutOps } from './users.js';
 import { auditWriter } from './audit.js';
 import { CREDENTIAL_COLUMNS, toCredential } from './credentials.js';
 
@@ -57,7 +58,54 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     return { won, activated };
   });
 
+  const lockout = lockoutOps(db);
+  // One IMMEDIATE transaction instead of three (charge, claim, settle) and two reads of the user
+  // and of the credential instead of four (issue 5: POST /totp/verify cost ~600 µs of CPU).
+  const attemptTx = db.transaction(
+    (userId: string, now: number, policy: LockoutPolicy, allowPending: boolean, events: TotpAttemptEvents, decide: (c: CredentialRow) => number | null): TotpAttemptOutcome => {
+      const user = lockout.read(userId);
+      if (!user) return { outcome: 'unknown_user' };
+      const cred = read(userId);
+      if (!cred || (cred.status === 'pending' && !allowPending)) return { outcome: 'not_enrolled' };
+      const charged = lockout.charge(user, now, policy, { refused: events.verification(false, 'locked'), lockout: events.lockout });
+      if (charged.outcome === 'locked') return charged;
+      // As settle() would read it back: the charge just counted.
+      const after = { ...user, failedAttempts: user.failedAttempts + 1 };
+      const fail = (reason: string) => {
+        audit(events.verification(false, reason));
+        lockout.settle(after, false, now, policy, events.lockout);
+      };
+      let step: number | null;
+      try {
+        step = decide(cred);
+      } catch (error) {
+        fail('error');
+        return { outcome: 'error', error };
+      }
+      if (step === null) {
+        fail('invalid_code');
+        return { outcome: 'invalid_code' };
+      }
+      const won = claim.run(step, now, cred.id, step).changes === 1;
+      if (!won) {
+        fail('replay');
+        return { outcome: 'replay' };
+      }
+      audit(events.verification(true, null));
+      const activated = activate.run(now, cred.id).changes === 1;
+      if (activated) {
+        enableUser.run(now, userId);
+        audit(events.activation);
+      }
+      lockout.settle(after, true, now, policy, events.lockout);
+      return { outcome: 'success', activated };
+    },
+  );
+
   return {
+    async verifyAttempt(userId, now, policy, allowPending, events, decide) {
+      return attemptTx.immediate(userId, now, policy, allowPending, events, decide);
+    },
     async get(userId) {
       return read(userId);
     },

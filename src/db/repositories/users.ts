@@ -31,16 +31,16 @@ export function lockDurationMs(n: number, policy: LockoutPolicy): number {
   return Math.min(policy.baseMs * 2 ** Math.max(0, Math.min(n - 1, 30)), policy.maxMs);
 }
 
-export function createUserRepository(db: Db): UserRepository {
+/**
+ * The lockout's statements, shared by the users repository and by the one-transaction TOTP
+ * attempt (user-credentials.ts). Each must run inside a transaction the caller opened.
+ */
+export function lockoutOps(db: Db) {
   const audit = auditWriter(db);
   const get = db.prepare(`SELECT ${COLUMNS} FROM users WHERE user_id = ?`);
-  const insert = db.prepare(
-    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
-  );
-  const setEnabled = db.prepare('UPDATE users SET enabled = ?, updated_at = ? WHERE user_id = ?');
-  const charge = db.prepare('UPDATE users SET failed_attempts = failed_attempts + 1, updated_at = ? WHERE user_id = ?');
+  const chargeStmt = db.prepare('UPDATE users SET failed_attempts = failed_attempts + 1, updated_at = ? WHERE user_id = ?');
   const lock = db.prepare('UPDATE users SET failed_attempts = 0, lockout_count = ?, locked_until = ?, updated_at = ? WHERE user_id = ?');
-  const reset = db.prepare('UPDATE users SET failed_attempts = 0, lockout_count = 0, locked_until = NULL, updated_at = ? WHERE user_id = ?');
+  const resetStmt = db.prepare('UPDATE users SET failed_attempts = 0, lockout_count = 0, locked_until = NULL, updated_at = ? WHERE user_id = ?');
 
   const read = (userId: string) => {
     const r = get.get(userId) as Raw | undefined;
@@ -58,6 +58,48 @@ export function createUserRepository(db: Db): UserRepository {
     return until;
   };
 
+  /**
+   * Refuses while locked (writing `refused`), locks when `threshold` charges are already
+   * outstanding (writing `lockout` and `refused`), otherwise counts one more failure.
+   */
+  const charge = (u: UserRow, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
+    if (isLocked(u, now)) {
+      audit(events.refused);
+      return { outcome: 'locked', lockedUntil: u.lockedUntil as number };
+    }
+    // `threshold` charges are outstanding (failed, or still being checked): the budget is
+    // spent. Locking here, not only when a check fails, bounds parallel guesses to the
+    // threshold and cannot leave a user stuck if a process died between charge and settle.
+    if (u.failedAttempts >= policy.threshold) {
+      const until = lockUser(u, now, policy, events.lockout);
+      audit(events.refused);
+      return { outcome: 'locked', lockedUntil: until };
+    }
+    chargeStmt.run(now, u.userId);
+    return { outcome: 'charged' };
+  };
+
+  /** After a charge: a success clears everything; a failure keeps the charge and locks at the threshold. */
+  const settle = (u: UserRow, ok: boolean, now: number, policy: LockoutPolicy, lockout: AuditInput): { lockedUntil: number | null } => {
+    if (ok) {
+      resetStmt.run(now, u.userId);
+      return { lockedUntil: null };
+    }
+    if (isLocked(u, now)) return { lockedUntil: u.lockedUntil };
+    if (u.failedAttempts >= policy.threshold) return { lockedUntil: lockUser(u, now, policy, lockout) };
+    return { lockedUntil: null };
+  };
+
+  return { audit, read, charge, settle };
+}
+
+export function createUserRepository(db: Db): UserRepository {
+  const { audit, read, charge, settle } = lockoutOps(db);
+  const insert = db.prepare(
+    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
+  );
+  const setEnabled = db.prepare('UPDATE users SET enabled = ?, updated_at = ? WHERE user_id = ?');
+
   const ensureTx = db.transaction((userId: string, now: number) => {
     insert.run(userId, now, now);
     return read(userId) as UserRow;
@@ -71,20 +113,7 @@ export function createUserRepository(db: Db): UserRepository {
     (userId: string, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
       const u = read(userId);
       if (!u) return { outcome: 'unknown_user' };
-      if (isLocked(u, now)) {
-        audit(events.refused);
-        return { outcome: 'locked', lockedUntil: u.lockedUntil as number };
-      }
-      // `threshold` charges are outstanding (failed, or still being checked): the budget is
-      // spent. Locking here, not only when a check fails, bounds parallel guesses to the
-      // threshold and cannot leave a user stuck if a process died between charge and settle.
-      if (u.failedAttempts >= policy.threshold) {
-        const until = lockUser(u, now, policy, events.lockout);
-        audit(events.refused);
-        return { outcome: 'locked', lockedUntil: until };
-      }
-      charge.run(now, userId);
-      return { outcome: 'charged' };
+      return charge(u, now, policy, events);
     },
   );
   const settleTx = db.transaction(
@@ -92,13 +121,7 @@ export function createUserRepository(db: Db): UserRepository {
       if (events.result) audit(events.result);
       const u = read(userId);
       if (!u) return { lockedUntil: null };
-      if (ok) {
-        reset.run(now, userId);
-        return { lockedUntil: null };
-      }
-      if (isLocked(u, now)) return { lockedUntil: u.lockedUntil };
-      if (u.failedAttempts >= policy.threshold) return { lockedUntil: lockUser(u, now, policy, events.lockout) };
-      return { lockedUntil: null };
+      return settle(u, ok, now, policy, events.lockout);
     },
   );
 
