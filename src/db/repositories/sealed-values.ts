@@ -1,6 +1,7 @@
 import type { Db } from '../open.js';
 import type { AuditInput, CredentialKind, SealedValueRepository } from '../types.js';
 import { auditWriter } from './audit.js';
+import { touchServiceRow } from './credentials.js';
 
 // Every column sealed with a data key, for `npm run rotate-keys`. Today that is the TOTP
 // credentials (the service seed and users' secrets); a table that starts sealing a column adds
@@ -17,6 +18,7 @@ export function createSealedValueRepository(db: Db): SealedValueRepository {
   // Reads and writes inside one IMMEDIATE transaction: no writer can replace a secret between
   // the read and the write, and a failure on any row (an unknown key) rolls every row back.
   const resealTx = db.transaction((reseal: Parameters<SealedValueRepository['resealAll']>[0], event: (changed: number) => AuditInput) => {
+    touchServiceRow(db); // the service seed's row may change: its cached copy is dropped
     const rows = list.all() as Raw[];
     let changed = 0;
     for (const r of rows) {
