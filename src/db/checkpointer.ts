@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { DRIVER_MODULE } from './driver.js';
 import type { Db } from './open.js';
 
 // WAL checkpoints off the event loop (issue 5).
@@ -59,13 +60,6 @@ export type Checkpointer = {
   stop(): Promise<void>;
 };
 
-/** The file of the driver module `db` was made by (whichever better-sqlite3 build this Node.js runs). */
-function driverFile(db: Db): string {
-  const require = createRequire(import.meta.url);
-  for (const m of Object.values(require.cache)) if (m && m.exports === db.constructor) return m.filename;
-  return require.resolve('better-sqlite3');
-}
-
 /** Moves the WAL checkpoints of `db` (a file database in WAL mode) to a background thread. */
 export function startCheckpointer(db: Db, file: string, opts: CheckpointerOptions = {}): Checkpointer {
   const autocheckpoint = db.pragma('wal_autocheckpoint', { simple: true }) as number;
@@ -76,7 +70,8 @@ export function startCheckpointer(db: Db, file: string, opts: CheckpointerOption
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: {
-      driver: driverFile(db),
+      // the same better-sqlite3 build the serving connection uses (driver.ts)
+      driver: createRequire(import.meta.url).resolve(DRIVER_MODULE),
       file,
       intervalMs: opts.intervalMs ?? 200,
       maxWalBytes: opts.maxWalBytes ?? 32 * 2 ** 20,
