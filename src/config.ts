@@ -63,6 +63,9 @@ const envSchema = z.object({
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 3600),
 });
 
+/** Every variable the service reads, for the docs test: .env.example and the README list them all. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export type Config = Readonly<{
   nodeEnv: 'development' | 'production' | 'test';
   port: number;

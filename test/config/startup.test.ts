@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { loadConfig, ConfigError } from '../../src/config.js';
-import { collect, freePort, runEntry, startEntry, waitFor } from '../helpers/spawn.js';
+import { ENV_VARIABLES, loadConfig, ConfigError } from '../../src/config.js';
+import { collect, freePort, ROOT, runEntry, startEntry, waitFor } from '../helpers/spawn.js';
 import { mustNotLog } from '../helpers/log-capture.js';
 
 const GOOD_KEY = 'production-api-key-0123456789-abcdefghij';
@@ -158,4 +158,17 @@ describe('npm run keys', () => {
     expect(second.stderr).toContain('already exists');
     expect(readFileSync(priv, 'utf8')).toBe(before);
   }, 60_000);
+});
+
+describe('the documentation of the configuration', () => {
+  it('.env.example and the README name every variable the schema reads, and .env.example parses', () => {
+    const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const set = Object.fromEntries(
+      example.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(Object.keys(set).sort()).toEqual([...ENV_VARIABLES].sort());
+    for (const v of ENV_VARIABLES) expect(readme, v).toContain(`| \`${v}\` |`);
+    expect(() => loadConfig(set)).not.toThrow();
+  });
 });
