@@ -110,8 +110,17 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
     body: '{}',
     perRequest: () => {
       const i = Math.floor(Math.random() * users);
-      let code = totp(secretOf(i), DEFAULT_PARAMS, Date.now());
-      if (!valid) code = String((Number(code) + 500_009) % 1_000_000).padStart(6, '0');
+      const now = Date.now();
+      let code = totp(secretOf(i), DEFAULT_PARAMS, now);
+      if (!valid) {
+        // A wrong code must match none of the steps the server may check (it may already be in
+        // the next step when the request lands), or one request in a few thousand succeeds.
+        const near = new Set([-2, -1, 0, 1, 2].map((d) => totp(secretOf(i), DEFAULT_PARAMS, now + d * DEFAULT_PARAMS.period * 1000)));
+        let n = Number(code);
+        do n = (n + 500_009) % 1_000_000;
+        while (near.has(String(n).padStart(6, '0')));
+        code = String(n).padStart(6, '0');
+      }
       return { body: `{"user_id":"${benchUserId(i)}","otp":"${code}"}` };
     },
     expect: valid ? [200, 401] : [401],
