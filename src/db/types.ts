@@ -126,16 +126,9 @@ export interface UserCredentialRepository {
   /**
    * Claims `step` (only above the last accepted one: one success per step, across processes).
    * When the claim wins on a pending credential, the same transaction makes it active, turns
-   * the user's 2FA on and writes `activation`. `verification`, when given, is written in the
-   * same transaction too, whether the claim won or lost (a replay).
+   * the user's 2FA on and writes `activation`.
    */
-  claimStep(
-    credentialId: number,
-    step: number,
-    now: number,
-    activation: AuditInput,
-    verification?: (won: boolean) => AuditInput,
-  ): Promise<{ won: boolean; activated: boolean }>;
+  claimStep(credentialId: number, step: number, now: number, activation: AuditInput): Promise<{ won: boolean; activated: boolean }>;
   /**
    * A whole TOTP attempt in ONE transaction (ARCHITECTURE.md: the lockout is charged before the
    * code is checked, in the same transaction; audit rows with the change they record):

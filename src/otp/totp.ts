@@ -34,20 +34,35 @@ export function isWellFormedCode(code: unknown, digits: number): code is string 
 }
 
 /**
- * Finds the time step, within `window` steps either side of now, whose code is `code`.
- * Every candidate is compared in constant time and none is skipped, so the timing does not
- * tell which step matched. Returns null when none does (a step of 0 is a match, not a miss).
+ * The index of `code` among `candidates`, or null. Every candidate is compared in constant time
+ * and none is skipped, so the timing does not tell which one matched (index 0 is a match).
+ */
+export function indexOfCode(candidates: readonly string[], code: string): number | null {
+  const given = Buffer.from(code);
+  let found: number | null = null;
+  candidates.forEach((expected, i) => {
+    const e = Buffer.from(expected);
+    if (e.length === given.length && timingSafeEqual(e, given) && found === null) found = i;
+  });
+  return found;
+}
+
+/** The codes of the steps `window` either side of the one containing `timeMs`, oldest first. */
+export function windowCodes(secret: Buffer, params: OtpParams, timeMs: number, window: number): string[] {
+  const now = timeStep(timeMs, params.period);
+  const codes: string[] = [];
+  for (let step = now - window; step <= now + window; step++) codes.push(hotp(secret, step, params.algorithm, params.digits));
+  return codes;
+}
+
+/**
+ * Finds the time step, within `window` steps either side of now, whose code is `code`, or null
+ * (a step of 0 is a match, not a miss).
  */
 export function matchStep(secret: Buffer, params: OtpParams, code: string, timeMs: number, window: number): number | null {
   if (!isWellFormedCode(code, params.digits)) return null;
-  const now = timeStep(timeMs, params.period);
-  const given = Buffer.from(code);
-  let found: number | null = null;
-  for (let step = now - window; step <= now + window; step++) {
-    const expected = Buffer.from(hotp(secret, step, params.algorithm, params.digits));
-    if (timingSafeEqual(expected, given) && found === null) found = step;
-  }
-  return found;
+  const i = indexOfCode(windowCodes(secret, params, timeMs, window), code);
+  return i === null ? null : timeStep(timeMs, params.period) - window + i;
 }
 
 /** otpauth wants an ArrayBuffer of exactly the key's bytes (a Buffer may be a pooled slice). */

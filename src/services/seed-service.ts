@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { KeyRing } from '../crypto/aes-gcm.js';
 import { sharedRsaDecryptPool } from '../crypto/rsa-pool.js';
@@ -6,7 +5,7 @@ import type { RsaKeyPair } from '../crypto/rsa-oaep.js';
 import type { CredentialRow, Store } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { parseSeed } from '../otp/seed-format.js';
-import { DEFAULT_PARAMS, hotp, isWellFormedCode, secondsRemaining, timeStep, totp } from '../otp/totp.js';
+import { DEFAULT_PARAMS, indexOfCode, isWellFormedCode, secondsRemaining, timeStep, totp, windowCodes } from '../otp/totp.js';
 import type { RequestContext } from './context.js';
 
 // The RPA flow: one service-wide TOTP seed, received RSA-OAEP encrypted, kept AES-GCM sealed.
@@ -42,7 +41,7 @@ export function createSeedService(deps: SeedServiceDeps) {
   // another one, is never answered from a stale entry.
   let windowCache: { blob: Buffer; keyId: string; params: string; step: number; codes: string[] } | null = null;
 
-  function windowCodes(row: CredentialRow, timeMs: number): { first: number; codes: string[] } {
+  function cachedWindow(row: CredentialRow, timeMs: number): { first: number; codes: string[] } {
     const step = timeStep(timeMs, row.period);
     const params = `${row.algorithm}/${row.digits}/${row.period}`;
     const c = windowCache;
@@ -50,8 +49,7 @@ export function createSeedService(deps: SeedServiceDeps) {
       return { first: step - deps.totpWindow, codes: c.codes };
     }
     const secret = keyRing.open({ keyId: row.keyId, blob: row.secretBlob }, SERVICE_SEED_AAD);
-    const codes: string[] = [];
-    for (let s = step - deps.totpWindow; s <= step + deps.totpWindow; s++) codes.push(hotp(secret, s, row.algorithm, row.digits));
+    const codes = windowCodes(secret, row, timeMs, deps.totpWindow);
     secret.fill(0);
     windowCache = { blob: Buffer.from(row.secretBlob), keyId: row.keyId, params, step, codes };
     return { first: step - deps.totpWindow, codes };
@@ -64,7 +62,7 @@ export function createSeedService(deps: SeedServiceDeps) {
   }
 
   function codeFor(row: CredentialRow, timeMs: number): CurrentCode {
-    const { codes } = windowCodes(row, timeMs);
+    const { codes } = cachedWindow(row, timeMs);
     return {
       code: codes[deps.totpWindow] as string,
       validFor: secondsRemaining(timeMs, row.period),
@@ -72,16 +70,12 @@ export function createSeedService(deps: SeedServiceDeps) {
     };
   }
 
-  /** As matchStep (otp/totp.ts): every candidate compared in constant time, none skipped. */
+  /** As matchStep (otp/totp.ts), over the cached codes. */
   function matchCachedStep(row: CredentialRow, code: string, timeMs: number): number | null {
     if (!isWellFormedCode(code, row.digits)) return null;
-    const { first, codes } = windowCodes(row, timeMs);
-    const given = Buffer.from(code);
-    let found: number | null = null;
-    codes.forEach((expected, i) => {
-      if (timingSafeEqual(Buffer.from(expected), given) && found === null) found = first + i;
-    });
-    return found;
+    const { first, codes } = cachedWindow(row, timeMs);
+    const i = indexOfCode(codes, code);
+    return i === null ? null : first + i;
   }
 
   return {

@@ -6,8 +6,8 @@ import type { RequestContext } from './context.js';
 import { notEnrolled, type UserTotp } from './user-totp.js';
 
 // Turning a user's 2FA on and off, and the user's status. Turning it off weakens the account,
-// so for an enabled user it takes a valid second factor: a TOTP code, or (when wired in by the
-// backup-code service) a backup code. Both go through the attempt guard.
+// so for an enabled user it takes a valid second factor: a TOTP code or a backup code. Both go
+// through the attempt guard.
 
 export type TotpState = 'none' | 'pending' | 'active';
 
@@ -25,13 +25,13 @@ export type TwoFactorServiceDeps = {
   store: Store;
   clock: Clock;
   userTotp: UserTotp;
-  /** Unused backup codes of a user; 0 until the backup-code service provides it. */
-  backupCodesRemaining?: (userId: string) => Promise<number>;
+  /** Unused backup codes of a user. */
+  backupCodesRemaining: (userId: string) => Promise<number>;
   /**
    * Verifies a code that is not shaped like the user's TOTP codes as another factor (a backup
    * code): charges and settles the attempt guard itself, throws its own 4xx or returns false.
    */
-  otherFactor?: (userId: string, code: string, ctx: RequestContext) => Promise<boolean>;
+  otherFactor: (userId: string, code: string, ctx: RequestContext) => Promise<boolean>;
 };
 
 export function createTwoFactorService(deps: TwoFactorServiceDeps) {
@@ -61,7 +61,7 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
         userId,
         enabled: user.enabled,
         totp: cred ? cred.status : 'none',
-        backupCodesRemaining: deps.backupCodesRemaining ? await deps.backupCodesRemaining(userId) : 0,
+        backupCodesRemaining: await deps.backupCodesRemaining(userId),
         lockedUntil: user.lockedUntil !== null && user.lockedUntil > now ? user.lockedUntil : null,
         failedAttempts: user.failedAttempts,
       };
@@ -86,7 +86,7 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
       if (user.enabled) {
         if (code === undefined) throw new AppError(400, 'CODE_REQUIRED', 'Disabling 2FA needs a valid code (TOTP or backup code)');
         const cred = await store.userCredentials.get(userId);
-        if (deps.otherFactor && !userTotp.looksLikeCode(cred, code)) {
+        if (!userTotp.looksLikeCode(cred, code)) {
           if (!(await deps.otherFactor(userId, code, ctx))) throw new AppError(401, 'INVALID_CODE', 'The code is not valid');
         } else {
           await userTotp.verify(userId, code, ctx, { allowPending: false });

@@ -28,17 +28,11 @@ export function createUserTotp(deps: UserTotpDeps) {
   }
 
   /**
-   * Checks and claims a code WITHOUT the attempt guard: for callers that charge the attempt
-   * themselves (a challenge charges once, as method 'challenge'). Writes no audit row except
-   * the activation, unless `opts.audit`: then the claim writes the 'totp.verify' row (success
-   * or replay) in its own transaction, and `claimed` says so.
+   * Checks and claims a code WITHOUT the attempt guard, for callers that charge the attempt
+   * themselves (a challenge charges once, as method 'challenge') and write their own audit row.
+   * The only row written here is the activation of a pending enrolment.
    */
-  async function check(
-    userId: string,
-    code: string,
-    ctx: RequestContext,
-    opts: { allowPending: boolean; audit?: boolean },
-  ): Promise<TotpCheck & { claimed?: boolean }> {
+  async function check(userId: string, code: string, ctx: RequestContext, opts: { allowPending: boolean }): Promise<TotpCheck> {
     const cred = await store.userCredentials.get(userId);
     if (!cred || (cred.status === 'pending' && !opts.allowPending)) return { ok: false, reason: 'not_enrolled' };
     const now = clock.now();
@@ -47,10 +41,8 @@ export function createUserTotp(deps: UserTotpDeps) {
     secret.fill(0);
     if (step === null) return { ok: false, reason: 'invalid_code' };
     const activation = { userId, event: 'enrolment.activate', success: true, ip: ctx.ip, at: now };
-    const verification = (won: boolean) => ({ userId, event: 'totp.verify', success: won, reason: won ? null : 'replay', ip: ctx.ip, at: now });
-    const r = await store.userCredentials.claimStep(cred.id, step, now, activation, opts.audit ? verification : undefined);
-    const claimed = opts.audit === true;
-    return r.won ? { ok: true, activated: r.activated, claimed } : { ok: false, reason: 'replay', claimed };
+    const r = await store.userCredentials.claimStep(cred.id, step, now, activation);
+    return r.won ? { ok: true, activated: r.activated } : { ok: false, reason: 'replay' };
   }
 
   return {

@@ -9,7 +9,6 @@ type Raw = Parameters<typeof toCredential>[0];
 export function createUserCredentialRepository(db: Db): UserCredentialRepository {
   const audit = auditWriter(db);
   const get = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM totp_credentials WHERE kind = 'user' AND user_id = ?`);
-  const getById = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM totp_credentials WHERE id = ?`);
   const ensureUser = db.prepare(
     'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
   );
@@ -45,17 +44,18 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     return { outcome: 'created', credential: read(userId) as CredentialRow };
   });
 
-  const claimTx = db.transaction((id: number, step: number, now: number, activation: AuditInput, verification?: (won: boolean) => AuditInput) => {
+  // A first accepted code confirms a pending enrolment: active, 2FA on for the user the
+  // activation event names, audited, in the caller's transaction.
+  const activateIfPending = (credentialId: number, now: number, activation: AuditInput): boolean => {
+    if (activate.run(now, credentialId).changes !== 1) return false;
+    enableUser.run(now, activation.userId);
+    audit(activation);
+    return true;
+  };
+
+  const claimTx = db.transaction((id: number, step: number, now: number, activation: AuditInput) => {
     const won = claim.run(step, now, id, step).changes === 1;
-    if (verification) audit(verification(won));
-    if (!won) return { won, activated: false };
-    const activated = activate.run(now, id).changes === 1;
-    if (activated) {
-      const row = toCredential(getById.get(id) as Raw);
-      if (row.userId) enableUser.run(now, row.userId);
-      audit(activation);
-    }
-    return { won, activated };
+    return { won, activated: won && activateIfPending(id, now, activation) };
   });
 
   const lockout = lockoutOps(db);
@@ -92,11 +92,7 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
         return { outcome: 'replay' };
       }
       audit(events.verification(true, null));
-      const activated = activate.run(now, cred.id).changes === 1;
-      if (activated) {
-        enableUser.run(now, userId);
-        audit(events.activation);
-      }
+      const activated = activateIfPending(cred.id, now, events.activation);
       lockout.settle(after, true, now, policy, events.lockout);
       return { outcome: 'success', activated };
     },
@@ -112,8 +108,8 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     async enrol(userId, input, now, event) {
       return enrolTx.immediate(userId, input, now, event);
     },
-    async claimStep(id, step, now, activation, verification) {
-      return claimTx.immediate(id, step, now, activation, verification);
+    async claimStep(id, step, now, activation) {
+      return claimTx.immediate(id, step, now, activation);
     },
   };
 }

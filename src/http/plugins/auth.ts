@@ -28,17 +28,14 @@ const EMPTY_BODY_SHA256 = sha256Hex('');
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
-/** Appends a route-level hook without mutating an array the caller (or a HEAD clone) shares. */
-export function appendRouteHook(route: RouteOptions, name: 'onRequest' | 'preValidation', hook: Hook): void {
+/**
+ * Adds a route-level hook first or last, without mutating an array the caller (or a HEAD clone)
+ * shares. Fastify types route-level hooks as a union per hook name; these are plain functions.
+ */
+export function addRouteHook(route: RouteOptions, name: 'onRequest' | 'preValidation', hook: Hook, where: 'first' | 'last'): void {
   const existing = route[name];
-  (route as unknown as Record<string, unknown>)[name] = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook];
-}
-
-/** Prepends a route-level hook without mutating an array the caller (or a HEAD clone) shares. */
-export function prependRouteHook(route: RouteOptions, name: 'onRequest' | 'preValidation', hook: Hook): void {
-  const existing = route[name];
-  // Fastify's own typing of route-level hooks is a union per hook name; these are plain functions.
-  (route as unknown as Record<string, unknown>)[name] = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])];
+  const hooks = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing];
+  (route as unknown as Record<string, unknown>)[name] = where === 'first' ? [hook, ...hooks] : [...hooks, hook];
 }
 
 /**
@@ -85,7 +82,7 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
     const cfg = route.config ?? {};
     const url = route.url ?? route.path;
     if (cfg.access === 'public' || isPublicPrefix(url)) return;
-    if (!isOpen(cfg.access)) prependRouteHook(route, 'onRequest', checkKey);
-    if (cfg.signed || (opts.requireSignatures && !isOpen(cfg.access))) prependRouteHook(route, 'preValidation', checkSignature);
+    if (!isOpen(cfg.access)) addRouteHook(route, 'onRequest', checkKey, 'first');
+    if (cfg.signed || (opts.requireSignatures && !isOpen(cfg.access))) addRouteHook(route, 'preValidation', checkSignature, 'first');
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { appendRouteHook } from './auth.js';
+import { addRouteHook } from './auth.js';
 import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
 
@@ -50,6 +50,6 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
 
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (methods.includes('POST') && routes.has(route.url ?? route.path)) appendRouteHook(route, 'onRequest', limit);
+    if (methods.includes('POST') && routes.has(route.url ?? route.path)) addRouteHook(route, 'onRequest', limit, 'last');
   });
 }
