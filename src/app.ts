@@ -122,7 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     publicPrefixes: ['/docs'],
   });
   registerRateLimit(app, { max: config.rateLimitMax, windowSeconds: config.rateLimitWindowSeconds, clock });
-  registerMetrics(app);
+  registerMetrics(app, { writeStats: () => store.writeStats() });
   await registerDocs(app, { expose: config.enableDocs, version: deps.version ?? '0.0.0' });
 
   if (!secrets.rsa) throw new Error('the HTTP service needs the RSA key pair');

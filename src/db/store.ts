@@ -1,4 +1,5 @@
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { createGroupCommit, type GroupCommit } from './group-commit.js';
 import { openDatabase, type Db } from './open.js';
 import { createAuditRepository } from './repositories/audit.js';
 import { createCredentialRepository } from './repositories/credentials.js';
@@ -14,7 +15,7 @@ import { createSealedValueRepository } from './repositories/sealed-values.js';
 import { createUserConfigRepository } from './repositories/user-configs.js';
 import type { Store } from './types.js';
 
-export type SqliteStore = Store & { db: Db; checkpointer: Checkpointer | null };
+export type SqliteStore = Store & { db: Db; checkpointer: Checkpointer | null; commit: GroupCommit };
 
 export type SqliteStoreOptions = {
   /** WAL checkpoints on a background thread (checkpointer.ts) instead of inside commits; default on for a file. */
@@ -25,22 +26,26 @@ export type SqliteStoreOptions = {
 export function createSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
   const db = openDatabase(file);
   const checkpointer = file !== ':memory:' && opts.backgroundCheckpoints !== false ? startCheckpointer(db, file) : null;
+  // Every write of every repository goes through one group committer (group-commit.ts).
+  const commit = createGroupCommit(db);
   const ping = db.prepare('SELECT 1 AS ok');
   return {
     db,
     checkpointer,
-    credentials: createCredentialRepository(db),
-    signatures: createSignatureRepository(db),
-    audit: createAuditRepository(db),
-    users: createUserRepository(db),
-    userCredentials: createUserCredentialRepository(db),
-    oneTimeCodes: createOneTimeCodeRepository(db),
+    commit,
+    credentials: createCredentialRepository(db, commit),
+    signatures: createSignatureRepository(db, commit),
+    audit: createAuditRepository(db, commit),
+    users: createUserRepository(db, commit),
+    userCredentials: createUserCredentialRepository(db, commit),
+    oneTimeCodes: createOneTimeCodeRepository(db, commit),
     analytics: createAnalyticsRepository(db),
-    backupCodes: createBackupCodeRepository(db),
-    challenges: createChallengeRepository(db),
-    recovery: createRecoveryRepository(db),
-    userConfigs: createUserConfigRepository(db),
-    sealedValues: createSealedValueRepository(db),
+    backupCodes: createBackupCodeRepository(db, commit),
+    challenges: createChallengeRepository(db, commit),
+    recovery: createRecoveryRepository(db, commit),
+    userConfigs: createUserConfigRepository(db, commit),
+    sealedValues: createSealedValueRepository(db, commit),
+    writeStats: () => commit.stats(),
     async ping() {
       try {
         return (ping.get() as { ok: number }).ok === 1;
@@ -52,7 +57,10 @@ export function createSqliteStore(file: string, opts: SqliteStoreOptions = {}): 
       // The thread makes a last checkpoint and closes its connection on its own time; the
       // process may exit first, which loses nothing (the WAL is replayed at the next open).
       void checkpointer?.stop();
-      if (db.open) db.close();
+      if (db.open) {
+        commit.flush(); // writes still queued are committed (and answered) before the connection goes
+        db.close();
+      }
     },
   };
 }

@@ -52,8 +52,12 @@ export interface CredentialRepository {
 }
 
 export interface SignatureRepository {
-  /** Records a signature as used until `expiresAt`; false if it was used already. */
-  claim(signature: string, expiresAt: number, now: number): Promise<boolean>;
+  /**
+   * Records a signature (64 lowercase hex characters) made at `signedAt` (unix seconds) as used;
+   * false if it was used already. Signatures made before `forgetBefore` (unix seconds) can no
+   * longer pass the window check, and are forgotten now and then.
+   */
+  claim(signature: string, signedAt: number, forgetBefore: number, now: number): Promise<boolean>;
 }
 
 export interface AuditRepository {
@@ -183,6 +187,8 @@ export interface Store {
   sealedValues: SealedValueRepository;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /** Write transactions committed and the writes they held (group commit; for /metrics). */
+  writeStats(): { commits: number; writes: number };
   close(): void;
 }
 

@@ -46,8 +46,8 @@ export function createSignatureService(deps: SignatureServiceDeps) {
       if (!ok && deps.allowTimestampOnly) ok = safeEqual(hmacSha256Hex(deps.hmacSecret, r.timestamp), r.signature);
       if (!ok) throw invalid('X-Signature does not match the request');
       // Kept until it can no longer pass the window check, then forgotten.
-      const expiresAt = (Number(r.timestamp) + deps.windowSeconds + 1) * 1000;
-      if (!(await deps.store.signatures.claim(r.signature, expiresAt, nowMs))) {
+      const forgetBefore = Math.floor(nowMs / 1000) - deps.windowSeconds - 1;
+      if (!(await deps.store.signatures.claim(r.signature, Number(r.timestamp), forgetBefore, nowMs))) {
         throw new AppError(401, 'SIGNATURE_REPLAYED', 'This signature was already used');
       }
     },

@@ -133,4 +133,21 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     await t.close();
   });
+
+  it('counts the writes and the shared transactions that committed them', async () => {
+    const t = await createTestApp();
+    const read = async () => {
+      const text = (await t.app.inject({ url: '/metrics', headers: t.auth })).body;
+      return [Number(/^sqlite_write_transactions_total (\d+)$/m.exec(text)?.[1]), Number(/^sqlite_writes_total (\d+)$/m.exec(text)?.[1])];
+    };
+    const [commits, writes] = await read();
+    // Five enrolments at once: five writes, in as many transactions or fewer.
+    const enrolled = await Promise.all(Array.from({ length: 5 }, (_, i) => t.app.inject({ method: 'POST', url: '/totp/register', headers: t.auth, payload: { username: `user${i}` } })));
+    expect(enrolled.map((r) => r.statusCode)).toEqual([201, 201, 201, 201, 201]);
+    const [commitsAfter, writesAfter] = await read();
+    expect((writesAfter as number) - (writes as number)).toBe(5);
+    expect(commitsAfter).toBeGreaterThan(commits as number);
+    expect((writesAfter as number) - (writes as number)).toBeGreaterThanOrEqual((commitsAfter as number) - (commits as number));
+    await t.close();
+  });
 });

@@ -1,7 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestApp, API_KEY, oathtool, opensslEncrypt, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
+import { Database } from '../../src/db/driver.js';
+import { databasePath, migrate } from '../../src/db/open.js';
+import { createTestApp, API_KEY, newDataDir, oathtool, opensslEncrypt, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
 import { mustNotLog } from '../helpers/log-capture.js';
 
 // Request signatures as API.md defines them, checked against a signature made by `openssl dgst`.
@@ -150,6 +155,53 @@ describe('PUBLIC_CODE_ROUTES', () => {
     expect((await t.app.inject({ method: 'POST', url: '/verify-2fa', payload: { code: '000000' } })).statusCode).toBe(200);
     expect((await t.app.inject({ url: '/otp' })).statusCode).toBe(401);
     expect((await t.app.inject({ method: 'POST', url: '/decrypt-seed', payload: { encrypted_seed: 'AAAA' } })).statusCode).toBe(401);
+  });
+});
+
+describe('used signatures', () => {
+  const usedAt = (ts: number) => t.store.db.prepare('SELECT COUNT(*) FROM used_signatures WHERE signed_at = ?').pluck().get(ts);
+
+  it('are remembered while their timestamp can pass the window, and forgotten after', async () => {
+    await setup({ SIGNATURE_WINDOW_SECONDS: '300' });
+    const ts = nowS();
+    const sig = sign(ts, 'GET', '/otp/secure');
+    expect((await secure({ 'x-timestamp': String(ts), 'x-signature': sig })).statusCode).toBe(200);
+    // 200 s on, another signed request runs the periodic purge: the first one is still inside
+    // the window, so it is kept and its replay refused.
+    t.clock.advance(200_000);
+    expect((await secure({ 'x-timestamp': String(nowS()), 'x-signature': sign(nowS(), 'GET', '/otp/secure') })).statusCode).toBe(200);
+    expect((await secure({ 'x-timestamp': String(ts), 'x-signature': sig })).json()).toEqual(fail('SIGNATURE_REPLAYED'));
+    expect(usedAt(ts)).toBe(1);
+    // Past the window it can only be SIGNATURE_EXPIRED, and the next purge drops it.
+    t.clock.advance(200_000);
+    expect((await secure({ 'x-timestamp': String(ts), 'x-signature': sig })).json()).toEqual(fail('SIGNATURE_EXPIRED'));
+    expect((await secure({ 'x-timestamp': String(nowS()), 'x-signature': sign(nowS(), 'GET', '/otp/secure') })).statusCode).toBe(200);
+    expect(usedAt(ts)).toBe(0);
+  });
+
+  it('used before the upgrade to migration 007 are still refused, until they expire', async () => {
+    // A database as the previous release left it: migrations up to 006, a signature used.
+    const dataDir = newDataDir();
+    const old = mkdtempSync(join(tmpdir(), 'migrations-006-'));
+    const dir = join(import.meta.dirname, '../../src/db/migrations');
+    for (const f of readdirSync(dir).filter((f) => /^00[1-6]_/.test(f))) copyFileSync(join(dir, f), join(old, f));
+    const db = new Database(databasePath(dataDir));
+    db.pragma('journal_mode = WAL');
+    migrate(db, old);
+    rmSync(old, { recursive: true, force: true });
+    t = await createTestApp({ dataDir: newDataDir() }); // for the clock and the signing helper
+    const ts = nowS();
+    const sig = sign(ts, 'GET', '/otp/secure');
+    db.prepare('INSERT INTO used_signatures (signature, expires_at) VALUES (?, ?)').run(sig, (ts + 31) * 1000);
+    db.close();
+    await t.close();
+
+    t = await createTestApp({ dataDir });
+    await setSeed(t, randomHexSeed());
+    expect((await secure({ 'x-timestamp': String(ts), 'x-signature': sig })).json()).toEqual(fail('SIGNATURE_REPLAYED'));
+    t.clock.advance(100_000);
+    expect((await secure({ 'x-timestamp': String(nowS()), 'x-signature': sign(nowS(), 'GET', '/otp/secure') })).statusCode).toBe(200);
+    expect(t.store.db.prepare('SELECT COUNT(*) FROM used_signatures_legacy').pluck().get()).toBe(0);
   });
 });
 

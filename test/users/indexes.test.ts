@@ -15,6 +15,9 @@ const LOOKUPS: [string, string][] = [
   ['enabled users (stats)', 'SELECT COUNT(*) FROM users WHERE enabled = 1'],
   ['locked users (stats)', 'SELECT COUNT(*) FROM users WHERE locked_until IS NOT NULL AND locked_until > 5'],
   ['enrolments by state (stats)', "SELECT COUNT(*) FROM totp_credentials WHERE kind = 'user' AND status = 'pending'"],
+  ['used signature (/otp/secure)', "SELECT 1 FROM used_signatures WHERE signed_at = 5 AND signature = x'00'"],
+  ['expired signatures (/otp/secure)', 'DELETE FROM used_signatures WHERE signed_at < 5'],
+  ['signature used before migration 007', "SELECT 1 FROM used_signatures_legacy WHERE signature = 'a'"],
   ['verifications since (stats)', "SELECT event, COUNT(*) FROM audit_events WHERE event IN ('totp.verify', 'otp.verify') AND at >= 5 GROUP BY event"],
 ];
 

@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, AuditQuery, AuditRepository, AuditRow } from '../types.js';
 
@@ -12,11 +13,11 @@ export function auditWriter(db: Db): (e: AuditInput) => void {
   };
 }
 
-export function createAuditRepository(db: Db): AuditRepository {
+export function createAuditRepository(db: Db, commit: GroupCommit): AuditRepository {
   const write = auditWriter(db);
   return {
     async append(e) {
-      write(e);
+      return commit.write(() => write(e));
     },
     async list(q: AuditQuery): Promise<AuditRow[]> {
       const where: string[] = [];

@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, ChallengeRepository, ChallengeRow } from '../types.js';
 import { auditWriter } from './audit.js';
@@ -24,7 +25,7 @@ const toRow = (r: Raw): ChallengeRow => ({
   verifiedAt: r.verified_at,
 });
 
-export function createChallengeRepository(db: Db): ChallengeRepository {
+export function createChallengeRepository(db: Db, commit: GroupCommit): ChallengeRepository {
   const audit = auditWriter(db);
   const insert = db.prepare(
     `INSERT INTO challenges (id, user_id, method, attempts, max_attempts, created_at, expires_at, verified_at)
@@ -39,25 +40,25 @@ export function createChallengeRepository(db: Db): ChallengeRepository {
   );
   const verify = db.prepare('UPDATE challenges SET verified_at = ? WHERE id = ? AND verified_at IS NULL');
 
-  const createTx = db.transaction((row: Parameters<ChallengeRepository['create']>[0], event: AuditInput) => {
+  const createTx = (row: Parameters<ChallengeRepository['create']>[0], event: AuditInput) => {
     purge.run(row.createdAt - 24 * 3600 * 1000);
     insert.run(row);
     audit(event);
-  });
+  };
 
   return {
     async create(row, event) {
-      createTx.immediate(row, event);
+      return commit.write(() => createTx(row, event));
     },
     async get(id) {
       const r = get.get(id) as Raw | undefined;
       return r ? toRow(r) : null;
     },
     async chargeAttempt(id, now) {
-      return charge.run(id, now).changes === 1;
+      return commit.write(() => charge.run(id, now).changes === 1);
     },
     async markVerified(id, now) {
-      return verify.run(now, id).changes === 1;
+      return commit.write(() => verify.run(now, id).changes === 1);
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, CredentialRepository, CredentialRow } from '../types.js';
 import { auditWriter } from './audit.js';
@@ -48,7 +49,7 @@ export function touchServiceRow(db: Db): void {
   serviceRowGeneration.set(db, (serviceRowGeneration.get(db) ?? 0) + 1);
 }
 
-export function createCredentialRepository(db: Db): CredentialRepository {
+export function createCredentialRepository(db: Db, commit: GroupCommit): CredentialRepository {
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
   let cache: { version: number; generation: number; row: CredentialRow | null } | null = null;
   const audit = auditWriter(db);
@@ -64,24 +65,24 @@ export function createCredentialRepository(db: Db): CredentialRepository {
   const listSealed = db.prepare('SELECT id, kind, user_id, secret_blob, key_id FROM totp_credentials ORDER BY id');
   const updateSealed = db.prepare('UPDATE totp_credentials SET secret_blob = ?, key_id = ? WHERE id = ?');
 
-  const replaceService = db.transaction((input: Parameters<CredentialRepository['replaceService']>[0], now: number, event: AuditInput) => {
+  const replaceService = (input: Parameters<CredentialRepository['replaceService']>[0], now: number, event: AuditInput) => {
     touchServiceRow(db);
     deleteService.run();
     insert.run({ ...input, kind: 'service', userId: null, now });
     audit(event);
-  });
-  const claimTx = db.transaction((id: number, step: number, now: number, event?: (won: boolean) => AuditInput) => {
+  };
+  const claimTx = (id: number, step: number, now: number, event?: (won: boolean) => AuditInput) => {
     const won = claim.run(step, now, id, step).changes === 1;
     if (won) touchServiceRow(db); // last_step moved (user credentials use user-credentials.ts)
     if (event) audit(event(won));
     return won;
-  });
-  const resealTx = db.transaction((rows: { id: number; secretBlob: Buffer; keyId: string }[]) => {
+  };
+  const resealTx = (rows: { id: number; secretBlob: Buffer; keyId: string }[]) => {
     touchServiceRow(db);
     let changed = 0;
     for (const r of rows) changed += updateSealed.run(r.secretBlob, r.keyId, r.id).changes;
     return changed;
-  });
+  };
 
   return {
     async getService() {
@@ -94,10 +95,10 @@ export function createCredentialRepository(db: Db): CredentialRepository {
       return row;
     },
     async replaceService(input, now, event) {
-      replaceService.immediate(input, now, event);
+      return commit.write(() => replaceService(input, now, event));
     },
     async claimStep(id, step, now, event) {
-      return claimTx.immediate(id, step, now, event);
+      return commit.write(() => claimTx(id, step, now, event));
     },
     async listSealed() {
       return (listSealed.all() as Raw[]).map((r) => ({
@@ -109,7 +110,7 @@ export function createCredentialRepository(db: Db): CredentialRepository {
       }));
     },
     async reseal(rows) {
-      return resealTx.immediate(rows);
+      return commit.write(() => resealTx(rows));
     },
   };
 }

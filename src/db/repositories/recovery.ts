@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, RecoveryRepository, RecoveryRow } from '../types.js';
 import { auditWriter } from './audit.js';
@@ -24,7 +25,7 @@ const toRow = (r: Raw): RecoveryRow => ({
   approvedBy: r.approved_by,
 });
 
-export function createRecoveryRepository(db: Db): RecoveryRepository {
+export function createRecoveryRepository(db: Db, commit: GroupCommit): RecoveryRepository {
   const audit = auditWriter(db);
   const get = db.prepare('SELECT id, user_id, reason, status, created_at, expires_at, approved_at, approved_by FROM recovery_requests WHERE id = ?');
   const expireOld = db.prepare("UPDATE recovery_requests SET status = 'expired' WHERE user_id = ? AND status = 'pending' AND expires_at <= ?");
@@ -48,13 +49,13 @@ export function createRecoveryRepository(db: Db): RecoveryRepository {
     'UPDATE users SET enabled = 0, failed_attempts = 0, locked_until = NULL, lockout_count = 0, updated_at = ? WHERE user_id = ?',
   );
 
-  const createTx = db.transaction((row: Parameters<RecoveryRepository['create']>[0], event: AuditInput) => {
+  const createTx = (row: Parameters<RecoveryRepository['create']>[0], event: AuditInput) => {
     expireOld.run(row.userId, row.createdAt);
     if (insert.run(row).changes !== 1) return false;
     audit(event);
     return true;
-  });
-  const approveTx = db.transaction((id: string, approvedBy: string, now: number, event: (r: RecoveryRow) => AuditInput) => {
+  };
+  const approveTx = (id: string, approvedBy: string, now: number, event: (r: RecoveryRow) => AuditInput) => {
     const before = get.get(id) as Raw | undefined;
     if (!before || approve.run(now, approvedBy, id, now).changes !== 1) return null;
     const row = toRow(before);
@@ -62,18 +63,18 @@ export function createRecoveryRepository(db: Db): RecoveryRepository {
     resetUser.run(now, row.userId);
     audit(event(row));
     return row;
-  });
+  };
 
   return {
     async create(row, event) {
-      return createTx.immediate(row, event);
+      return commit.write(() => createTx(row, event));
     },
     async get(id) {
       const r = get.get(id) as Raw | undefined;
       return r ? toRow(r) : null;
     },
     async approve(id, approvedBy, now, event) {
-      return approveTx.immediate(id, approvedBy, now, event);
+      return commit.write(() => approveTx(id, approvedBy, now, event));
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, CredentialKind, SealedValueRepository } from '../types.js';
 import { auditWriter } from './audit.js';
@@ -10,14 +11,14 @@ import { touchServiceRow } from './credentials.js';
 
 type Raw = { id: number; kind: CredentialKind; user_id: string | null; secret_blob: Buffer; key_id: string };
 
-export function createSealedValueRepository(db: Db): SealedValueRepository {
+export function createSealedValueRepository(db: Db, commit: GroupCommit): SealedValueRepository {
   const audit = auditWriter(db);
   const list = db.prepare('SELECT id, kind, user_id, secret_blob, key_id FROM totp_credentials ORDER BY id');
   const update = db.prepare('UPDATE totp_credentials SET secret_blob = ?, key_id = ? WHERE id = ?');
 
   // Reads and writes inside one IMMEDIATE transaction: no writer can replace a secret between
   // the read and the write, and a failure on any row (an unknown key) rolls every row back.
-  const resealTx = db.transaction((reseal: Parameters<SealedValueRepository['resealAll']>[0], event: (changed: number) => AuditInput) => {
+  const resealTx = (reseal: Parameters<SealedValueRepository['resealAll']>[0], event: (changed: number) => AuditInput) => {
     touchServiceRow(db); // the service seed's row may change: its cached copy is dropped
     const rows = list.all() as Raw[];
     let changed = 0;
@@ -27,11 +28,11 @@ export function createSealedValueRepository(db: Db): SealedValueRepository {
     }
     audit(event(changed));
     return { examined: rows.length, changed };
-  });
+  };
 
   return {
     async resealAll(reseal, event) {
-      return resealTx.immediate(reseal, event);
+      return commit.write(() => resealTx(reseal, event));
     },
   };
 }

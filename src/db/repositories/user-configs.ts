@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, UserConfigRepository, UserConfigRow } from '../types.js';
 import { auditWriter } from './audit.js';
@@ -13,7 +14,7 @@ const toRow = (r: Raw): UserConfigRow => ({
   updatedAt: r.updated_at,
 });
 
-export function createUserConfigRepository(db: Db): UserConfigRepository {
+export function createUserConfigRepository(db: Db, commit: GroupCommit): UserConfigRepository {
   const audit = auditWriter(db);
   const get = db.prepare('SELECT user_id, preferred_method, email, phone, created_at, updated_at FROM user_configs WHERE user_id = ?');
   const insert = db.prepare(
@@ -22,13 +23,13 @@ export function createUserConfigRepository(db: Db): UserConfigRepository {
   );
   const update = db.prepare('UPDATE user_configs SET preferred_method = @preferredMethod, email = @email, phone = @phone, updated_at = @updatedAt WHERE user_id = @userId');
 
-  const createTx = db.transaction((row: UserConfigRow, event: AuditInput) => {
+  const createTx = (row: UserConfigRow, event: AuditInput) => {
     if (insert.run(row).changes !== 1) return false;
     audit(event);
     return true;
-  });
+  };
   // Read, merge and write under one write lock, so two concurrent PUTs cannot lose a field.
-  const upsertTx = db.transaction((userId: string, patch: Parameters<UserConfigRepository['upsert']>[1], defaults: Parameters<UserConfigRepository['upsert']>[2], now: number, event: AuditInput) => {
+  const upsertTx = (userId: string, patch: Parameters<UserConfigRepository['upsert']>[1], defaults: Parameters<UserConfigRepository['upsert']>[2], now: number, event: AuditInput) => {
     const old = get.get(userId) as Raw | undefined;
     const base = old ? toRow(old) : { userId, ...defaults, createdAt: now, updatedAt: now };
     const next: UserConfigRow = { ...base, updatedAt: now };
@@ -39,7 +40,7 @@ export function createUserConfigRepository(db: Db): UserConfigRepository {
     else insert.run(next);
     audit(event);
     return next;
-  });
+  };
 
   return {
     async get(userId) {
@@ -47,10 +48,10 @@ export function createUserConfigRepository(db: Db): UserConfigRepository {
       return r ? toRow(r) : null;
     },
     async create(row, event) {
-      return createTx.immediate(row, event);
+      return commit.write(() => createTx(row, event));
     },
     async upsert(userId, patch, defaults, now, event) {
-      return upsertTx.immediate(userId, patch, defaults, now, event);
+      return commit.write(() => upsertTx(userId, patch, defaults, now, event));
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, CredentialRow, EnrolOutcome, LockoutPolicy, NewCredential, TotpAttemptEvents, TotpAttemptOutcome, UserCredentialRepository } from '../types.js';
 import { lockoutOps } from './users.js';
@@ -6,7 +7,7 @@ import { CREDENTIAL_COLUMNS, toCredential } from './credentials.js';
 
 type Raw = Parameters<typeof toCredential>[0];
 
-export function createUserCredentialRepository(db: Db): UserCredentialRepository {
+export function createUserCredentialRepository(db: Db, commit: GroupCommit): UserCredentialRepository {
   const audit = auditWriter(db);
   const get = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM totp_credentials WHERE kind = 'user' AND user_id = ?`);
   const ensureUser = db.prepare(
@@ -30,19 +31,19 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     return r ? toCredential(r) : null;
   };
 
-  const enrolTx = db.transaction((userId: string, input: Omit<NewCredential, 'status'>, now: number, event: AuditInput): EnrolOutcome => {
+  const enrolTx = (userId: string, input: Omit<NewCredential, 'status'>, now: number, event: AuditInput): EnrolOutcome => {
     ensureUser.run(userId, now, now);
     const existing = read(userId);
     if (existing?.status === 'active') {
-      audit({ ...event, success: false, reason: 'already_enrolled' });
-      return { outcome: 'already_active' };
+    audit({ ...event, success: false, reason: 'already_enrolled' });
+    return { outcome: 'already_active' };
     }
     // A pending enrolment is replaced: the secret shown before was never confirmed.
     deletePending.run(userId);
     insert.run({ userId, ...input, now });
     audit(event);
     return { outcome: 'created', credential: read(userId) as CredentialRow };
-  });
+  };
 
   // A first accepted code confirms a pending enrolment: active, 2FA on for the user the
   // activation event names, audited, in the caller's transaction.
@@ -53,63 +54,61 @@ export function createUserCredentialRepository(db: Db): UserCredentialRepository
     return true;
   };
 
-  const claimTx = db.transaction((id: number, step: number, now: number, activation: AuditInput) => {
+  const claimTx = (id: number, step: number, now: number, activation: AuditInput) => {
     const won = claim.run(step, now, id, step).changes === 1;
     return { won, activated: won && activateIfPending(id, now, activation) };
-  });
+  };
 
   const lockout = lockoutOps(db);
   // One IMMEDIATE transaction instead of three (charge, claim, settle) and two reads of the user
   // and of the credential instead of four (issue 5: POST /totp/verify cost ~600 µs of CPU).
-  const attemptTx = db.transaction(
-    (userId: string, now: number, policy: LockoutPolicy, allowPending: boolean, events: TotpAttemptEvents, decide: (c: CredentialRow) => number | null): TotpAttemptOutcome => {
-      const user = lockout.read(userId);
-      if (!user) return { outcome: 'unknown_user' };
-      const cred = read(userId);
-      if (!cred || (cred.status === 'pending' && !allowPending)) return { outcome: 'not_enrolled' };
-      const charged = lockout.charge(user, now, policy, { refused: events.verification(false, 'locked'), lockout: events.lockout });
-      if (charged.outcome === 'locked') return charged;
-      // As settle() would read it back: the charge just counted.
-      const after = { ...user, failedAttempts: user.failedAttempts + 1 };
-      const fail = (reason: string) => {
-        audit(events.verification(false, reason));
-        lockout.settle(after, false, now, policy, events.lockout);
-      };
-      let step: number | null;
-      try {
-        step = decide(cred);
-      } catch (error) {
-        fail('error');
-        return { outcome: 'error', error };
-      }
-      if (step === null) {
-        fail('invalid_code');
-        return { outcome: 'invalid_code' };
-      }
-      const won = claim.run(step, now, cred.id, step).changes === 1;
-      if (!won) {
-        fail('replay');
-        return { outcome: 'replay' };
-      }
-      audit(events.verification(true, null));
-      const activated = activateIfPending(cred.id, now, events.activation);
-      lockout.settle(after, true, now, policy, events.lockout);
-      return { outcome: 'success', activated };
-    },
-  );
+  const attemptTx = (userId: string, now: number, policy: LockoutPolicy, allowPending: boolean, events: TotpAttemptEvents, decide: (c: CredentialRow) => number | null): TotpAttemptOutcome => {
+    const user = lockout.read(userId);
+    if (!user) return { outcome: 'unknown_user' };
+    const cred = read(userId);
+    if (!cred || (cred.status === 'pending' && !allowPending)) return { outcome: 'not_enrolled' };
+    const charged = lockout.charge(user, now, policy, { refused: events.verification(false, 'locked'), lockout: events.lockout });
+    if (charged.outcome === 'locked') return charged;
+    // As settle() would read it back: the charge just counted.
+    const after = { ...user, failedAttempts: user.failedAttempts + 1 };
+    const fail = (reason: string) => {
+      audit(events.verification(false, reason));
+      lockout.settle(after, false, now, policy, events.lockout);
+    };
+    let step: number | null;
+    try {
+      step = decide(cred);
+    } catch (error) {
+      fail('error');
+      return { outcome: 'error', error };
+    }
+    if (step === null) {
+      fail('invalid_code');
+      return { outcome: 'invalid_code' };
+    }
+    const won = claim.run(step, now, cred.id, step).changes === 1;
+    if (!won) {
+      fail('replay');
+      return { outcome: 'replay' };
+    }
+    audit(events.verification(true, null));
+    const activated = activateIfPending(cred.id, now, events.activation);
+    lockout.settle(after, true, now, policy, events.lockout);
+    return { outcome: 'success', activated };
+  };
 
   return {
     async verifyAttempt(userId, now, policy, allowPending, events, decide) {
-      return attemptTx.immediate(userId, now, policy, allowPending, events, decide);
+      return commit.write(() => attemptTx(userId, now, policy, allowPending, events, decide));
     },
     async get(userId) {
       return read(userId);
     },
     async enrol(userId, input, now, event) {
-      return enrolTx.immediate(userId, input, now, event);
+      return commit.write(() => enrolTx(userId, input, now, event));
     },
     async claimStep(id, step, now, activation) {
-      return claimTx.immediate(id, step, now, activation);
+      return commit.write(() => claimTx(id, step, now, activation));
     },
   };
 }

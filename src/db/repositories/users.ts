@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, ChargeOutcome, LockoutPolicy, UserRepository, UserRow } from '../types.js';
 import { auditWriter } from './audit.js';
@@ -93,53 +94,49 @@ export function lockoutOps(db: Db) {
   return { audit, read, charge, settle };
 }
 
-export function createUserRepository(db: Db): UserRepository {
+export function createUserRepository(db: Db, commit: GroupCommit): UserRepository {
   const { audit, read, charge, settle } = lockoutOps(db);
   const insert = db.prepare(
     'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
   );
   const setEnabled = db.prepare('UPDATE users SET enabled = ?, updated_at = ? WHERE user_id = ?');
 
-  const ensureTx = db.transaction((userId: string, now: number) => {
+  const ensureTx = (userId: string, now: number) => {
     insert.run(userId, now, now);
     return read(userId) as UserRow;
-  });
-  const setEnabledTx = db.transaction((userId: string, enabled: boolean, now: number, event: AuditInput) => {
+  };
+  const setEnabledTx = (userId: string, enabled: boolean, now: number, event: AuditInput) => {
     if (setEnabled.run(enabled ? 1 : 0, now, userId).changes !== 1) return false;
     audit(event);
     return true;
-  });
-  const chargeTx = db.transaction(
-    (userId: string, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
-      const u = read(userId);
-      if (!u) return { outcome: 'unknown_user' };
-      return charge(u, now, policy, events);
-    },
-  );
-  const settleTx = db.transaction(
-    (userId: string, ok: boolean, now: number, policy: LockoutPolicy, events: { result: AuditInput | null; lockout: AuditInput }) => {
-      if (events.result) audit(events.result);
-      const u = read(userId);
-      if (!u) return { lockedUntil: null };
-      return settle(u, ok, now, policy, events.lockout);
-    },
-  );
+  };
+  const chargeTx = (userId: string, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
+    const u = read(userId);
+    if (!u) return { outcome: 'unknown_user' };
+    return charge(u, now, policy, events);
+  };
+  const settleTx = (userId: string, ok: boolean, now: number, policy: LockoutPolicy, events: { result: AuditInput | null; lockout: AuditInput }) => {
+    if (events.result) audit(events.result);
+    const u = read(userId);
+    if (!u) return { lockedUntil: null };
+    return settle(u, ok, now, policy, events.lockout);
+  };
 
   return {
     async get(userId) {
       return read(userId);
     },
     async ensure(userId, now) {
-      return ensureTx.immediate(userId, now);
+      return commit.write(() => ensureTx(userId, now));
     },
     async setEnabled(userId, enabled, now, event) {
-      return setEnabledTx.immediate(userId, enabled, now, event);
+      return commit.write(() => setEnabledTx(userId, enabled, now, event));
     },
     async chargeAttempt(userId, now, policy, events) {
-      return chargeTx.immediate(userId, now, policy, events);
+      return commit.write(() => chargeTx(userId, now, policy, events));
     },
     async settleAttempt(userId, ok, now, policy, events) {
-      return settleTx.immediate(userId, ok, now, policy, events);
+      return commit.write(() => settleTx(userId, ok, now, policy, events));
     },
   };
 }

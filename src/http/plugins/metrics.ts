@@ -7,7 +7,19 @@ const BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
 type Series = { count: number; sumMs: number; buckets: number[] };
 
-export function registerMetrics(app: FastifyInstance): void {
+// Group commit (src/db/group-commit.ts): writes per transaction is writes / transactions.
+const writeLines = (s: { commits: number; writes: number }) => [
+  '# HELP sqlite_write_transactions_total Write transactions committed (each holds the writes of one event-loop turn).',
+  '# TYPE sqlite_write_transactions_total counter',
+  `sqlite_write_transactions_total ${s.commits}`,
+  '# HELP sqlite_writes_total Writes committed (a verification, a claimed signature, an audit row...).',
+  '# TYPE sqlite_writes_total counter',
+  `sqlite_writes_total ${s.writes}`,
+];
+
+export type MetricsOptions = { writeStats: () => { commits: number; writes: number } };
+
+export function registerMetrics(app: FastifyInstance, opts: MetricsOptions): void {
   const series = new Map<string, Series>();
   const started = Date.now();
 
@@ -34,6 +46,7 @@ export function registerMetrics(app: FastifyInstance): void {
         '# HELP process_resident_memory_bytes Resident memory of this process.',
         '# TYPE process_resident_memory_bytes gauge',
         `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+        ...writeLines(opts.writeStats()),
         '# HELP http_request_duration_ms Request latency by route and status.',
         '# TYPE http_request_duration_ms histogram',
       ];

@@ -1,0 +1,162 @@
+import type { Db } from './driver.js';
+
+// Group commit (issue 5): the write transactions of the requests that reach the database in the
+// same turn of the event loop share one SQLite transaction, so a burst of N verifications pays
+// for one BEGIN IMMEDIATE, one set of WAL frames for the pages they share (the audit table and
+// its indexes, above all) and one COMMIT instead of N of each.
+//
+// What a caller sees does not change:
+// - Each write runs whole and alone, in the order it was submitted: the batch runs them one after
+//   the other, synchronously, each in its own SAVEPOINT. A write that throws is rolled back to
+//   its savepoint, its promise rejects with that error, and the others go on. So a conditional
+//   UPDATE (a step claimed once, a lockout charge) sees every earlier write of the batch, exactly
+//   as it would have seen them committed one by one.
+// - A promise settles only after the COMMIT that made its write durable (as durable as
+//   synchronous=NORMAL makes any commit), so no answer is sent for a change that is then lost.
+//   If the COMMIT fails, every write of the batch rejects and nothing of it stays.
+// - If SQLite itself abandons the transaction part-way (it does for SQLITE_FULL, an I/O error or
+//   running out of memory), the writes that had run with it reject, and the ones not yet run go
+//   to the next batch.
+// - Called while a transaction is already open on the connection (a caller's own
+//   db.transaction, a bulk load), a write runs at once in a savepoint of that transaction.
+//
+// Under light load a batch holds one write and costs what the write's own transaction did.
+
+export type GroupCommit = {
+  /** Runs `work` (synchronous statements) in the next shared transaction; settles after its COMMIT. */
+  write<T>(work: () => T): Promise<T>;
+  /** Runs everything queued now (close() and tests use it). */
+  flush(): void;
+  /** Batches committed and writes in them since start (for /metrics). */
+  stats(): { commits: number; writes: number };
+};
+
+type Job = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
+
+export type GroupCommitOptions = {
+  /** At most this many writes per transaction, so one burst cannot hold the write lock for long. */
+  maxBatch?: number;
+};
+
+export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupCommit {
+  const maxBatch = opts.maxBatch ?? 128;
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  const savepoint = db.prepare('SAVEPOINT group_write');
+  const release = db.prepare('RELEASE group_write');
+  const rollbackTo = db.prepare('ROLLBACK TO group_write');
+
+  let queue: Job[] = [];
+  let scheduled = false;
+  let commits = 0;
+  let writes = 0;
+
+  /** One write in a savepoint of the open transaction; rolled back to it if it throws. */
+  const inSavepoint = (work: () => unknown): unknown => {
+    savepoint.run();
+    try {
+      const value = work();
+      release.run();
+      return value;
+    } catch (error) {
+      // SQLite may have ended the whole transaction already (see above); then there is no savepoint.
+      if (db.inTransaction) {
+        rollbackTo.run();
+        release.run();
+      }
+      throw error;
+    }
+  };
+
+  const settle = (outcomes: Outcome[]) => {
+    for (const o of outcomes) {
+      if (o.ok) o.job.resolve(o.value);
+      else o.job.reject(o.error);
+    }
+  };
+
+  const runBatch = (jobs: Job[]): Job[] => {
+    try {
+      begin.run();
+    } catch (error) {
+      // SQLITE_BUSY past busy_timeout (another process held the write lock), a closed database...
+      for (const job of jobs) job.reject(error);
+      return [];
+    }
+    const single = jobs.length === 1;
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as Job;
+      try {
+        // A batch of one needs no savepoint: the ROLLBACK below undoes it.
+        outcomes.push({ job, ok: true, value: single ? job.work() : inSavepoint(job.work) });
+      } catch (error) {
+        outcomes.push({ job, ok: false, error });
+        if (single && db.inTransaction) rollback.run();
+      }
+      if (!db.inTransaction) {
+        if (single) break;
+        // SQLite rolled the whole transaction back: what ran in it is gone.
+        const last = outcomes[outcomes.length - 1] as Outcome;
+        const lost = new Error('the shared write transaction was rolled back by SQLite', { cause: last.ok ? undefined : last.error });
+        settle(outcomes.map((o) => (o.ok ? { job: o.job, ok: false, error: lost } : o)));
+        return jobs.slice(i + 1);
+      }
+    }
+    if (!db.inTransaction) {
+      settle(outcomes);
+      return [];
+    }
+    try {
+      commit.run();
+    } catch (error) {
+      if (db.inTransaction) rollback.run();
+      settle(outcomes.map((o) => (o.ok ? { job: o.job, ok: false, error } : o)));
+      return [];
+    }
+    commits++;
+    writes += jobs.length;
+    settle(outcomes);
+    return [];
+  };
+
+  const flush = () => {
+    scheduled = false;
+    while (queue.length > 0) {
+      const jobs = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      const retry = runBatch(jobs);
+      if (retry.length > 0) queue = [...retry, ...queue];
+      // Let the answers of this batch go out before the next one when a burst overflowed it.
+      if (queue.length > 0) return schedule();
+    }
+  };
+
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    // setImmediate runs after the event loop's poll phase: every request whose data arrived in
+    // this turn has reached its write by then (their handlers run to their first await).
+    setImmediate(flush);
+  };
+
+  return {
+    write<T>(work: () => T): Promise<T> {
+      if (db.inTransaction) {
+        try {
+          return Promise.resolve(inSavepoint(work) as T);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+        schedule();
+      });
+    },
+    flush,
+    stats: () => ({ commits, writes }),
+  };
+}
