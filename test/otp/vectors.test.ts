@@ -1,4 +1,6 @@
+import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { HOTP, Secret } from 'otpauth';
 import { describe, expect, it } from 'vitest';
 import { hotp, matchStep, totp, type Algorithm } from '../../src/otp/totp.js';
 
@@ -15,6 +17,22 @@ const rfc4226 = JSON.parse(readFileSync(new URL('rfc4226.json', root), 'utf8')) 
 describe('RFC 4226 appendix D', () => {
   it.each(rfc4226.vectors)('counter $counter gives $code', ({ counter, code }) => {
     expect(hotp(Buffer.from(rfc4226.secret_ascii, 'ascii'), counter)).toBe(code);
+  });
+});
+
+describe('hotp (node:crypto) against otpauth', () => {
+  it('agrees for every algorithm, 6 and 8 digits, random keys and counters, above 2^32 too', () => {
+    const counters = [0, 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 12345, Number.MAX_SAFE_INTEGER];
+    for (let i = 0; i < 200; i++) counters.push(randomInt(0, 2 ** 48 - 1));
+    for (const algorithm of ['SHA1', 'SHA256', 'SHA512'] as const) {
+      for (const digits of [6, 8]) {
+        for (const counter of counters) {
+          const key = randomBytes(algorithm === 'SHA1' ? 20 : algorithm === 'SHA256' ? 32 : 64);
+          const expected = HOTP.generate({ secret: new Secret({ buffer: new Uint8Array(key).buffer }), algorithm, digits, counter });
+          expect(hotp(key, counter, algorithm, digits), `${algorithm}/${digits}/${counter}`).toBe(expected);
+        }
+      }
+    }
   });
 });
 
