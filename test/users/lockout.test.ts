@@ -33,7 +33,11 @@ describe('lockout', () => {
   it('after 5 failures even the right code is 429 ACCOUNT_LOCKED with Retry-After; after the lock it works', async () => {
     t = await createTestApp();
     const e = await activeUser('alice');
-    for (let i = 0; i < 5; i++) expect((await verifyTotp(t, 'alice', wrongCode(e))).statusCode).toBe(401);
+    for (let i = 0; i < 4; i++) expect((await verifyTotp(t, 'alice', wrongCode(e))).statusCode).toBe(401);
+    expect(await status('alice')).toMatchObject({ locked_until: null, failed_attempts: 4 });
+    // The fifth failure itself locks the user.
+    expect((await verifyTotp(t, 'alice', wrongCode(e))).statusCode).toBe(401);
+    expect(await status('alice')).toMatchObject({ locked_until: new Date(t.clock.now() + 60_000).toISOString() });
     const locked = await verifyTotp(t, 'alice', codeFor(t, e));
     expect(locked.statusCode).toBe(429);
     expect(locked.json()).toEqual({ error: expect.any(String), code: 'ACCOUNT_LOCKED' });

@@ -59,11 +59,8 @@ export function lockoutOps(db: Db) {
     return until;
   };
 
-  /**
-   * Refuses while locked (writing `refused`), locks when `threshold` charges are already
-   * outstanding (writing `lockout` and `refused`), otherwise counts one more failure.
-   */
-  const charge = (u: UserRow, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
+  /** Refuses while locked (writing `refused`), and locks when `threshold` charges are already outstanding. */
+  const refusal = (u: UserRow, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): { outcome: 'locked'; lockedUntil: number } | null => {
     if (isLocked(u, now)) {
       audit(events.refused);
       return { outcome: 'locked', lockedUntil: u.lockedUntil as number };
@@ -76,8 +73,26 @@ export function lockoutOps(db: Db) {
       audit(events.refused);
       return { outcome: 'locked', lockedUntil: until };
     }
+    return null;
+  };
+
+  /** As refusal(), and when the attempt is admitted, counts one more failure until it is settled. */
+  const charge = (u: UserRow, now: number, policy: LockoutPolicy, events: { refused: AuditInput; lockout: AuditInput }): ChargeOutcome => {
+    const refused = refusal(u, now, policy, events);
+    if (refused) return refused;
     chargeStmt.run(now, u.userId);
     return { outcome: 'charged' };
+  };
+
+  /**
+   * charge() and settle() as one write, for an attempt admitted by refusal() and checked in the
+   * same transaction: no other attempt can see the charge before its settlement, so the user
+   * row is written once, with the state the two would have left (issue 5).
+   */
+  const chargeAndSettle = (u: UserRow, ok: boolean, now: number, policy: LockoutPolicy, lockout: AuditInput): void => {
+    if (ok) resetStmt.run(now, u.userId);
+    else if (u.failedAttempts + 1 >= policy.threshold) lockUser({ ...u, failedAttempts: u.failedAttempts + 1 }, now, policy, lockout);
+    else chargeStmt.run(now, u.userId);
   };
 
   /** After a charge: a success clears everything; a failure keeps the charge and locks at the threshold. */
@@ -91,7 +106,7 @@ export function lockoutOps(db: Db) {
     return { lockedUntil: null };
   };
 
-  return { audit, read, charge, settle };
+  return { audit, read, refusal, charge, settle, chargeAndSettle };
 }
 
 export function createUserRepository(db: Db, commit: GroupCommit): UserRepository {
