@@ -32,6 +32,8 @@ export type BenchOptions = {
   profileDir: string | undefined;
   /** When set, only the routes with these keys are measured (the baseline always is). */
   only: string[] | undefined;
+  /** Both processes run with --perf-basic-prof, so `perf record -p <pid>` names JavaScript frames. */
+  perf: boolean;
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -61,5 +63,6 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     root,
     profileDir: env.BENCH_PROFILE_DIR && env.BENCH_PROFILE_DIR.trim() !== '' ? resolve(env.BENCH_PROFILE_DIR) : undefined,
     only: env.BENCH_ONLY && env.BENCH_ONLY.trim() !== '' ? env.BENCH_ONLY.split(',').map((k) => k.trim()) : undefined,
+    perf: ['1', 'true', 'yes'].includes((env.BENCH_PERF ?? '').toLowerCase()),
   };
 }

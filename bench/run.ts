@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     cwd: opts.root,
     logDir,
     readyPath: '/baseline',
-    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir, '--cpu-prof-name', 'baseline.cpuprofile'] } : {}),
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir, '--cpu-prof-name', 'baseline.cpuprofile'] } : opts.perf ? { nodeArgs: ['--perf-basic-prof'] } : {}),
   });
   procs.push(baseline);
   const service = await startProcess({
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     cwd: opts.root,
     logDir,
     readyPath: '/health',
-    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : {}),
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: ['--perf-basic-prof'] } : {}),
   });
   procs.push(service);
   const serviceUrl = `http://127.0.0.1:${service.port}`;
@@ -100,17 +100,36 @@ async function main(): Promise<void> {
   if (set.status !== 200) throw new Error(`setting the seed answered ${set.status}: ${await set.text()}`);
 
   const settings = { connections: opts.connections, durationSeconds: opts.durationSeconds };
-  type Run = LoadResult & { peak_rss_mb: number; cpu_us_per_request: number };
+  type Run = LoadResult & { peak_rss_mb: number; cpu_us_per_request: number; writes_per_commit?: number };
   const wanted = (s: Scenario) => !opts.only || opts.only.includes(s.key);
+  // The service's group commit (src/db/group-commit.ts), from its /metrics: how many writes
+  // shared each SQLite transaction during a run.
+  const writeStats = async (): Promise<[number, number]> => {
+    const text = await (await fetch(`${serviceUrl}/metrics`, { headers: { 'x-api-key': apiKey } })).text();
+    const n = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return [n('sqlite_writes_total'), n('sqlite_write_transactions_total')];
+  };
   const measure = async (proc: Managed, url: string, s: Scenario): Promise<Run> => {
     if (opts.warmupSeconds > 0) await runLoad(url, s, { ...settings, durationSeconds: opts.warmupSeconds });
+    const isService = proc === service;
+    const writesBefore = isService ? await writeStats() : null;
     const sampler = rssSampler(proc);
     const cpuBefore = proc.cpuSeconds();
     const r = await runLoad(url, s, settings);
     const cpuUsPerRequest = r.requests > 0 ? Math.round(((proc.cpuSeconds() - cpuBefore) / r.requests) * 1e6 * 10) / 10 : 0;
     const peak = mb(sampler.stop());
-    log(`${s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${cpuUsPerRequest} µs CPU/req, RSS ${peak} MB${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}`);
-    return { ...r, peak_rss_mb: peak, cpu_us_per_request: cpuUsPerRequest };
+    let writesPerCommit: number | undefined;
+    if (writesBefore) {
+      const [writes, commits] = await writeStats();
+      const dw = writes - writesBefore[0];
+      const dc = commits - writesBefore[1];
+      if (dc > 0) writesPerCommit = Math.round((dw / dc) * 100) / 100;
+    }
+    log(
+      `${s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${cpuUsPerRequest} µs CPU/req, RSS ${peak} MB` +
+        `${writesPerCommit !== undefined ? `, ${writesPerCommit} writes/commit` : ''}${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}`,
+    );
+    return { ...r, peak_rss_mb: peak, cpu_us_per_request: cpuUsPerRequest, ...(writesPerCommit !== undefined ? { writes_per_commit: writesPerCommit } : {}) };
   };
 
   // The baseline is measured before the first route and again after every route, and each
