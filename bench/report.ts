@@ -86,11 +86,14 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
     const small = byKey.get(`totp_verify_small${suffix}`);
     const large = byKey.get(`totp_verify_large${suffix}`);
     if (!small || !large) continue;
-    const rel = large.rps / small.rps;
+    // Each run is divided by the baseline runs around it first: the two populations are measured
+    // minutes apart, and on a shared machine the capacity moves by more than 10 % in that time
+    // (the baseline itself did, in runs of this benchmark). The raw ratio is shown beside it.
+    const rel = large.ratio_to_baseline / small.ratio_to_baseline;
     targets.push({
-      target: `POST /totp/verify (${suffix ? 'wrong codes' : 'current codes'}): requests/s at ${large.users} users vs ${small.users} users`,
+      target: `POST /totp/verify (${suffix ? 'wrong codes' : 'current codes'}): requests/s at ${large.users} users vs ${small.users} users, each as a ratio to its baseline`,
       wanted: '>= 0.9 (within 10%)',
-      got: `${r2(rel)}`,
+      got: `${r2(rel)} (raw req/s ${r2(large.rps / small.rps)})`,
       met: rel >= 0.9,
     });
   }

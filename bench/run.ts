@@ -27,6 +27,9 @@ async function main(): Promise<void> {
   const logDir = join(work, 'logs');
   const dataDir = join(work, 'data');
   for (const d of [keysDir, logDir, dataDir]) mkdirSync(d, { recursive: true });
+  // --perf-basic-prof also writes V8's code log, by default into the working directory (the
+  // repository): into the run's own log directory instead.
+  const perfArgs = (name: string) => ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(logDir, `${name}-v8.log`)}`];
   const privateKeyPath = join(keysDir, 'private_key.pem');
   const publicKeyPath = join(keysDir, 'public_key.pem');
   if (opts.keysDir) {
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     cwd: opts.root,
     logDir,
     readyPath: '/baseline',
-    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir, '--cpu-prof-name', 'baseline.cpuprofile'] } : opts.perf ? { nodeArgs: ['--perf-basic-prof'] } : {}),
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir, '--cpu-prof-name', 'baseline.cpuprofile'] } : opts.perf ? { nodeArgs: perfArgs('baseline') } : {}),
   });
   procs.push(baseline);
   const service = await startProcess({
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
     cwd: opts.root,
     logDir,
     readyPath: '/health',
-    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: ['--perf-basic-prof'] } : {}),
+    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: perfArgs('service') } : {}),
   });
   procs.push(service);
   const serviceUrl = `http://127.0.0.1:${service.port}`;
