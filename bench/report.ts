@@ -6,8 +6,12 @@ import type { OpensslSpeed } from './openssl.js';
 // results.json and RESULTS.md: the numbers, the machine they were taken on, and each target of
 // issue 5 with whether it was met.
 
-/** How busy the machine is besides us: load average and, where the kernel has PSI, CPU pressure. */
-export type Contention = { load_average: number[]; cpu_pressure_some_avg60: number | null };
+/**
+ * How busy the machine is besides us: load average, CPU pressure where the kernel has PSI, and
+ * the cumulative CPU ticks of /proc/stat (steal: time the hypervisor gave our virtual CPUs to
+ * someone else), so that the share stolen during the run can be reported.
+ */
+export type Contention = { load_average: number[]; cpu_pressure_some_avg60: number | null; cpu_ticks?: { steal: number; total: number } };
 
 export function contention(): Contention {
   let pressure: number | null = null;
@@ -17,7 +21,22 @@ export function contention(): Contention {
   } catch {
     // no PSI on this kernel
   }
-  return { load_average: loadavg().map((l) => Math.round(l * 100) / 100), cpu_pressure_some_avg60: pressure };
+  let ticks: Contention['cpu_ticks'];
+  try {
+    const f = (/^cpu\s+(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? '').trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user)
+    if (f.length >= 8) ticks = { steal: f[7] as number, total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+  } catch {
+    // not Linux
+  }
+  return { load_average: loadavg().map((l) => Math.round(l * 100) / 100), cpu_pressure_some_avg60: pressure, ...(ticks ? { cpu_ticks: ticks } : {}) };
+}
+
+/** The share of the machine's CPU time stolen by the hypervisor between two readings, in %. */
+export function stolenPercent(start: Contention, end: Contention): number | null {
+  if (!start.cpu_ticks || !end.cpu_ticks) return null;
+  const total = end.cpu_ticks.total - start.cpu_ticks.total;
+  return total > 0 ? Math.round(((end.cpu_ticks.steal - start.cpu_ticks.steal) / total) * 1000) / 10 : null;
 }
 
 export type Machine = { cpu_model: string; cores: number; memory_gib: number; node: string; platform: string; at_start: Contention };
@@ -117,7 +136,8 @@ export function markdown(res: Results, analysis: string | null = null): string {
   lines.push(
     `${res.date} on ${m.cpu_model}, ${m.cores} cores, ${m.memory_gib} GiB, Node ${m.node} (${m.platform}); ` +
       `load average ${m.at_start.load_average.join(' / ')} at the start, ${res.at_end.load_average.join(' / ')} at the end` +
-      (m.at_start.cpu_pressure_some_avg60 !== null ? `; CPU pressure (PSI some avg60) ${m.at_start.cpu_pressure_some_avg60}% at the start, ${res.at_end.cpu_pressure_some_avg60}% at the end.` : '.'),
+      (m.at_start.cpu_pressure_some_avg60 !== null ? `; CPU pressure (PSI some avg60) ${m.at_start.cpu_pressure_some_avg60}% at the start, ${res.at_end.cpu_pressure_some_avg60}% at the end` : '') +
+      (stolenPercent(m.at_start, res.at_end) !== null ? `; CPU time stolen by the hypervisor during the run: ${stolenPercent(m.at_start, res.at_end)}% of the machine's.` : '.'),
   );
   const s = res.settings;
   lines.push(
