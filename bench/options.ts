@@ -34,6 +34,8 @@ export type BenchOptions = {
   only: string[] | undefined;
   /** Both processes run with --perf-basic-prof, so `perf record -p <pid>` names JavaScript frames. */
   perf: boolean;
+  /** Alternating wrong-code runs on the small and the large population, for the growth target. */
+  growthRounds: number;
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -64,5 +66,6 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     profileDir: env.BENCH_PROFILE_DIR && env.BENCH_PROFILE_DIR.trim() !== '' ? resolve(env.BENCH_PROFILE_DIR) : undefined,
     only: env.BENCH_ONLY && env.BENCH_ONLY.trim() !== '' ? env.BENCH_ONLY.split(',').map((k) => k.trim()) : undefined,
     perf: ['1', 'true', 'yes'].includes((env.BENCH_PERF ?? '').toLowerCase()),
+    growthRounds: int(env, 'BENCH_GROWTH_ROUNDS', 3, 1, 20),
   };
 }

@@ -7,7 +7,7 @@ import { runLoad, type LoadResult, type Scenario } from './load.js';
 import { opensslEncryptSeed, opensslKeyPair, opensslSpeed, type OpensslSpeed } from './openssl.js';
 import { benchOptions } from './options.js';
 import { buildCompiled, freePort, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
-import { contention, evaluateTargets, machine, markdown, mb, readAnalysis, type Results, type RouteResult } from './report.js';
+import { contention, evaluateTargets, machine, markdown, mb, readAnalysis, type Growth, type Results, type RouteResult } from './report.js';
 import { rpaScenarios } from './scenarios.js';
 import { userPhases, type UserPhase } from './users.js';
 
@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   const keysDir = join(work, 'keys');
   const logDir = join(work, 'logs');
   const dataDir = join(work, 'data');
-  for (const d of [keysDir, logDir, dataDir]) mkdirSync(d, { recursive: true });
+  // The large user population has a database and a service process of its own (users.ts).
+  const dataDirLarge = join(work, 'data-large');
+  for (const d of [keysDir, logDir, dataDir, dataDirLarge]) mkdirSync(d, { recursive: true });
   // --perf-basic-prof also writes V8's code log, by default into the working directory (the
   // repository): into the run's own log directory instead.
   const perfArgs = (name: string) => ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(logDir, `${name}-v8.log`)}`];
@@ -104,18 +106,20 @@ async function main(): Promise<void> {
 
   const settings = { connections: opts.connections, durationSeconds: opts.durationSeconds };
   type Run = LoadResult & { peak_rss_mb: number; cpu_us_per_request: number; writes_per_commit?: number };
+  // The second service, for the large user population, started when the user phases begin.
+  let serviceLarge: Managed | null = null;
   const wanted = (s: Scenario) => !opts.only || opts.only.includes(s.key);
   // The service's group commit (src/db/group-commit.ts), from its /metrics: how many writes
   // shared each SQLite transaction during a run.
-  const writeStats = async (): Promise<[number, number]> => {
-    const text = await (await fetch(`${serviceUrl}/metrics`, { headers: { 'x-api-key': apiKey } })).text();
+  const writeStats = async (url: string): Promise<[number, number]> => {
+    const text = await (await fetch(`${url}/metrics`, { headers: { 'x-api-key': apiKey } })).text();
     const n = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
     return [n('sqlite_writes_total'), n('sqlite_write_transactions_total')];
   };
   const measure = async (proc: Managed, url: string, s: Scenario): Promise<Run> => {
     if (opts.warmupSeconds > 0) await runLoad(url, s, { ...settings, durationSeconds: opts.warmupSeconds });
-    const isService = proc === service;
-    const writesBefore = isService ? await writeStats() : null;
+    const isService = proc === service || proc === serviceLarge;
+    const writesBefore = isService ? await writeStats(url) : null;
     const sampler = rssSampler(proc);
     const cpuBefore = proc.cpuSeconds();
     const r = await runLoad(url, s, settings);
@@ -123,7 +127,7 @@ async function main(): Promise<void> {
     const peak = mb(sampler.stop());
     let writesPerCommit: number | undefined;
     if (writesBefore) {
-      const [writes, commits] = await writeStats();
+      const [writes, commits] = await writeStats(url);
       const dw = writes - writesBefore[0];
       const dc = commits - writesBefore[1];
       if (dc > 0) writesPerCommit = Math.round((dw / dc) * 100) / 100;
@@ -143,9 +147,9 @@ async function main(): Promise<void> {
   const baselineRuns: Run[] = [await measure(baseline, baselineUrl, baselineScenario)];
   type Measured = { s: Scenario; r: Run; users?: number; baselineRps: number; baselineCpuUs: number };
   const measured: Measured[] = [];
-  const measureRoute = async (s: Scenario, users?: number) => {
+  const measureRoute = async (s: Scenario, users?: number, on: { proc: Managed; url: string } = { proc: service, url: serviceUrl }) => {
     if (!wanted(s)) return;
-    const r = await measure(service, serviceUrl, s);
+    const r = await measure(on.proc, on.url, s);
     const before = baselineRuns[baselineRuns.length - 1] as Run;
     const after = opts.interleave ? await measure(baseline, baselineUrl, baselineScenario) : before;
     if (opts.interleave) baselineRuns.push(after);
@@ -161,17 +165,58 @@ async function main(): Promise<void> {
   const rpa = rpaScenarios({ apiKey, hmacSecret: apiKey, seed, encryptedSeed, totpWindow: 1 });
   for (const s of [rpa.generate, rpa.verifyInvalid, rpa.verifyValid, rpa.otpSecure]) await measureRoute(s);
 
-  // Per-user verification on a small and then a large enrolled population.
+  // Per-user verification on a small and a large enrolled population, each on its own database
+  // and service process (the large one started here, with the same settings).
   const notes: string[] = [];
   const enrolment: Record<string, unknown>[] = [];
-  const phases: UserPhase[] = await userPhases({ dataDir, dataKey, apiKey, serviceUrl, small: opts.usersSmall, large: opts.usersLarge, log });
+  const usersWanted = !opts.only || opts.only.some((k) => k.startsWith('totp_verify'));
+  if (usersWanted) {
+    serviceLarge = await startProcess({
+      name: 'service-large',
+      entry: entries.server,
+      fromSource: opts.fromSource,
+      env: { ...serviceEnv, DATA_DIR: dataDirLarge, CRON_DIR: join(work, 'cron-large') },
+      port: await freePort(),
+      cwd: opts.root,
+      logDir,
+      readyPath: '/health',
+      ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: perfArgs('service-large') } : {}),
+    });
+    procs.push(serviceLarge);
+  }
+  const large = serviceLarge ? { proc: serviceLarge, url: `http://127.0.0.1:${serviceLarge.port}` } : { proc: service, url: serviceUrl };
+  const small = { proc: service, url: serviceUrl };
+  const phases: UserPhase[] = usersWanted
+    ? await userPhases({
+        dataKey,
+        apiKey,
+        small: { users: opts.usersSmall, dataDir, serviceUrl: small.url },
+        large: { users: opts.usersLarge, dataDir: dataDirLarge, serviceUrl: large.url },
+        log,
+      })
+    : [];
   for (const phase of phases) {
     if (phase.kind === 'unavailable') {
       notes.push(phase.why);
       continue;
     }
     if (phase.enrol) enrolment.push(await phase.enrol());
-    await measureRoute(phase.scenario, phase.users);
+    await measureRoute(phase.scenario, phase.users, phase.population === 'small' ? small : large);
+  }
+
+  // The growth with the user count, measured in alternation: wrong codes (the same path whatever
+  // the population) on the small and the large population, back to back, `growthRounds` times.
+  // Minutes apart, the two runs above also measure the machine's drift; seconds apart, much less.
+  const growth: Growth['rounds'] = [];
+  const ready = phases.filter((p): p is Extract<UserPhase, { kind: 'ready' }> => p.kind === 'ready' && !p.valid);
+  const smallWrong = ready.find((p) => p.population === 'small');
+  const largeWrong = ready.find((p) => p.population === 'large');
+  if (smallWrong && largeWrong && wanted(smallWrong.scenario) && wanted(largeWrong.scenario)) {
+    for (let round = 1; round <= opts.growthRounds; round++) {
+      const a = await measure(small.proc, small.url, smallWrong.scenario);
+      const b = await measure(large.proc, large.url, largeWrong.scenario);
+      growth.push({ small_rps: a.rps, large_rps: b.rps, small_cpu_us: a.cpu_us_per_request, large_cpu_us: b.cpu_us_per_request });
+    }
   }
 
   // Last: every decrypt-seed replaces the seed (with the same value) and so resets its replay state.
@@ -179,7 +224,7 @@ async function main(): Promise<void> {
 
   if (!opts.interleave) baselineRuns.push(await measure(baseline, baselineUrl, baselineScenario));
   const baseRps = baselineRuns.reduce((a, r) => a + r.rps, 0) / baselineRuns.length;
-  const servicePeak = mb(Math.max(service.peakRss(), ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
+  const servicePeak = mb(Math.max(service.peakRss(), serviceLarge?.peakRss() ?? 0, ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
 
   const routes: RouteResult[] = measured.map(({ s, r, users, baselineRps, baselineCpuUs }) => ({
     key: s.key,
@@ -209,6 +254,7 @@ async function main(): Promise<void> {
       log_level: 'info',
       users_small: opts.usersSmall,
       users_large: opts.usersLarge,
+      growth_rounds: opts.growthRounds,
       env_overrides: 'RATE_LIMIT_MAX=100000 RATE_LIMIT_WINDOW_SECONDS=1 LOCKOUT_THRESHOLD=100',
     },
     baseline: {
@@ -221,6 +267,7 @@ async function main(): Promise<void> {
     openssl,
     enrolment,
     routes,
+    ...(growth.length > 0 ? { growth: { users_small: opts.usersSmall, users_large: opts.usersLarge, rounds: growth } } : {}),
     service_peak_rss_mb: servicePeak,
     notes,
   };

@@ -6,24 +6,28 @@ import { DEFAULT_PARAMS, timeStep, totp } from '../src/otp/totp.js';
 import { credentialAad } from '../src/services/credential-aad.js';
 import type { Scenario } from './load.js';
 
-// POST /totp/verify on a small and then a large enrolled population (issue 5): does the cost of
-// a verification grow with the number of users? Users are enrolled in bulk by this process
-// through the repository layer (store.userCredentials.enrol, then claimStep, which is how the
-// first good code activates an enrolment), batched into outer transactions, on the same
-// database file the running service uses. Each user's secret is derived from a per-run key, so
-// the load generator can compute any user's current code without holding a million secrets.
+// POST /totp/verify on a small and a large enrolled population (issue 5): does the cost of a
+// verification grow with the number of users? Each population has its own database and its own
+// service process (so the two can be measured in alternation, minutes apart no more). Users are
+// enrolled in bulk by this process through the repository layer (store.userCredentials.enrol,
+// then claimStep, which is how the first good code activates an enrolment), batched into outer
+// transactions, on the database file the population's service uses. Each user's secret is
+// derived from a per-run key, so the load generator can compute any user's current code
+// without holding a million secrets.
+
+export type Population = 'small' | 'large';
 
 export type UserPhase =
   | { kind: 'unavailable'; why: string }
-  | { kind: 'ready'; users: number; scenario: Scenario; enrol?: () => Promise<Record<string, unknown>> };
+  | { kind: 'ready'; population: Population; users: number; valid: boolean; scenario: Scenario; enrol?: () => Promise<Record<string, unknown>> };
+
+export type PopulationTarget = { users: number; dataDir: string; serviceUrl: string };
 
 export type UserPhaseOptions = {
-  dataDir: string;
   dataKey: string;
   apiKey: string;
-  serviceUrl: string;
-  small: number;
-  large: number;
+  small: PopulationTarget;
+  large: PopulationTarget;
   log(msg: string): void;
 };
 
@@ -31,7 +35,7 @@ const BATCH = 10_000;
 export const benchUserId = (i: number) => `bench-user-${i}`;
 
 export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
-  const probe = await fetch(`${o.serviceUrl}/totp/verify`, {
+  const probe = await fetch(`${o.small.serviceUrl}/totp/verify`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': o.apiKey },
     body: '{}',
@@ -44,12 +48,12 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
   const secretKey = randomBytes(32);
   const secretOf = (i: number) => createHmac('sha256', secretKey).update(benchUserId(i)).digest().subarray(0, 20);
   const keyRing = new KeyRing(dataKeyFromBase64(o.dataKey));
-  let enrolled = 0;
 
-  async function enrolUpTo(total: number): Promise<Record<string, unknown>> {
-    const from = enrolled;
+  async function enrol(target: PopulationTarget): Promise<Record<string, unknown>> {
+    const from = 0;
+    const total = target.users;
     const started = performance.now();
-    const store = createSqliteStore(databasePath(o.dataDir));
+    const store = createSqliteStore(databasePath(target.dataDir));
     try {
       const now = Date.now();
       // An activation claims a step well in the past, so every code of the run is still new.
@@ -88,7 +92,6 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
     } finally {
       store.close();
     }
-    enrolled = total;
     const seconds = (performance.now() - started) / 1000;
     return {
       users: total,
@@ -131,16 +134,21 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
       : 'a random enrolled user and a wrong code: charge, window check, settle as a failure with an audit row',
   });
 
-  const phase = (users: number, size: 'small' | 'large', valid: boolean, enrol: boolean): UserPhase => ({
-    kind: 'ready',
-    users,
-    scenario: scenario(
-      users,
-      `totp_verify_${size}${valid ? '' : '_invalid'}`,
-      `POST /totp/verify, ${users.toLocaleString('en-US')} users (${valid ? 'current code' : 'wrong code'})`,
+  const phase = (population: Population, valid: boolean, first: boolean): UserPhase => {
+    const target = o[population];
+    return {
+      kind: 'ready',
+      population,
+      users: target.users,
       valid,
-    ),
-    ...(enrol ? { enrol: () => enrolUpTo(users) } : {}),
-  });
-  return [phase(o.small, 'small', true, true), phase(o.small, 'small', false, false), phase(o.large, 'large', true, true), phase(o.large, 'large', false, false)];
+      scenario: scenario(
+        target.users,
+        `totp_verify_${population}${valid ? '' : '_invalid'}`,
+        `POST /totp/verify, ${target.users.toLocaleString('en-US')} users (${valid ? 'current code' : 'wrong code'})`,
+        valid,
+      ),
+      ...(first ? { enrol: () => enrol(target) } : {}),
+    };
+  };
+  return [phase('small', true, true), phase('small', false, false), phase('large', true, true), phase('large', false, false)];
 }

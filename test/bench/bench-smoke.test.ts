@@ -26,6 +26,7 @@ describe('npm run bench (tiny mode)', () => {
       BENCH_CONNECTIONS: '4',
       BENCH_USERS_SMALL: '200',
       BENCH_USERS_LARGE: '1000',
+      BENCH_GROWTH_ROUNDS: '1',
       BENCH_OPENSSL_SECONDS: '1',
       BENCH_FROM_SOURCE: '1',
       BENCH_KEYS_DIR: inject('keysDir'),
@@ -51,6 +52,9 @@ describe('npm run bench (tiny mode)', () => {
     );
     expect(results.routes.find((r: { key: string }) => r.key === 'totp_verify_large').users).toBe(1000);
     expect(results.enrolment.map((e: { users: number }) => e.users)).toEqual([200, 1000]);
+    // The growth target's pairs: wrong codes on each population, back to back.
+    expect(results.growth).toMatchObject({ users_small: 200, users_large: 1000, rounds: [{ small_rps: expect.any(Number), large_rps: expect.any(Number) }] });
+    expect(results.targets.map((t: { target: string }) => t.target)).toEqual(expect.arrayContaining([expect.stringMatching(/^POST \/totp\/verify \(wrong codes\): req\/s at 1000 users vs 200 users/)]));
     for (const r of results.routes) {
       expect(r, r.key).toMatchObject({ rps: expect.any(Number), p50Ms: expect.any(Number), p99Ms: expect.any(Number), ratio_to_baseline: expect.any(Number), peak_rss_mb: expect.any(Number) });
       expect(r.requests, r.key).toBeGreaterThan(0);
