@@ -53,6 +53,15 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   let commits = 0;
   let writes = 0;
 
+  /** Ends whatever is open; a failure here (the connection is gone) must not escape the batch. */
+  const rollbackQuietly = () => {
+    try {
+      if (db.inTransaction) rollback.run();
+    } catch {
+      // nothing more to undo on this connection
+    }
+  };
+
   /** One write in a savepoint of the open transaction; rolled back to it if it throws. */
   const inSavepoint = (work: () => unknown): unknown => {
     savepoint.run();
@@ -94,7 +103,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
         outcomes.push({ job, ok: true, value: single ? job.work() : inSavepoint(job.work) });
       } catch (error) {
         outcomes.push({ job, ok: false, error });
-        if (single && db.inTransaction) rollback.run();
+        if (single) rollbackQuietly();
       }
       if (!db.inTransaction) {
         if (single) break;
@@ -112,12 +121,12 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
     try {
       commit.run();
     } catch (error) {
-      if (db.inTransaction) rollback.run();
+      rollbackQuietly();
       settle(outcomes.map((o) => (o.ok ? { job: o.job, ok: false, error } : o)));
       return [];
     }
     commits++;
-    writes += jobs.length;
+    writes += outcomes.filter((o) => o.ok).length;
     settle(outcomes);
     return [];
   };
@@ -127,7 +136,16 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
     while (queue.length > 0) {
       const jobs = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-      const retry = runBatch(jobs);
+      let retry: Job[];
+      try {
+        retry = runBatch(jobs);
+      } catch (error) {
+        // Not expected (every statement above is guarded), but this runs from setImmediate,
+        // where a throw would end the process: refuse the batch instead.
+        rollbackQuietly();
+        for (const job of jobs) job.reject(error);
+        retry = [];
+      }
       if (retry.length > 0) queue = [...retry, ...queue];
       // Let the answers of this batch go out before the next one when a burst overflowed it.
       if (queue.length > 0) return schedule();

@@ -91,6 +91,7 @@ describe('group commit', () => {
       { k: 'c', v: 4 },
     ]);
     expect(db.inTransaction).toBe(false);
+    expect(g.stats()).toEqual({ commits: 1, writes: 2 }); // the writes that were kept
   });
 
   it('answers every write of a batch with the error when its COMMIT fails, and keeps none of them', async () => {
