@@ -50,7 +50,6 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
   const keyRing = new KeyRing(dataKeyFromBase64(o.dataKey));
 
   async function enrol(target: PopulationTarget): Promise<Record<string, unknown>> {
-    const from = 0;
     const total = target.users;
     const started = performance.now();
     const store = createSqliteStore(databasePath(target.dataDir));
@@ -58,7 +57,7 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
       const now = Date.now();
       // An activation claims a step well in the past, so every code of the run is still new.
       const oldStep = timeStep(now, DEFAULT_PARAMS.period) - 10;
-      for (let start = from; start < total; start += BATCH) {
+      for (let start = 0; start < total; start += BATCH) {
         const end = Math.min(total, start + BATCH);
         // The SQLite repository does its work synchronously inside each call (its transactions
         // become savepoints of the outer one); the promises only carry the results. Two outer
@@ -86,7 +85,7 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
         );
         const claims = await Promise.all(activateBatch.immediate());
         if (claims.some((c) => !c.activated)) throw new Error('an enrolment was not activated');
-        if ((end - from) % 100_000 === 0 || end === total) o.log(`enrolled ${end} users`);
+        if (end % 100_000 === 0 || end === total) o.log(`enrolled ${end} users`);
       }
       store.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
@@ -95,9 +94,8 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
     const seconds = (performance.now() - started) / 1000;
     return {
       users: total,
-      added: total - from,
       seconds: Math.round(seconds * 10) / 10,
-      users_per_second: Math.round((total - from) / seconds),
+      users_per_second: Math.round(total / seconds),
       how: 'store.userCredentials.enrol + claimStep (activation), 10,000 users per outer transaction',
     };
   }

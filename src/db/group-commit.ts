@@ -106,17 +106,13 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
         if (single) rollbackQuietly();
       }
       if (!db.inTransaction) {
-        if (single) break;
-        // SQLite rolled the whole transaction back: what ran in it is gone.
+        // The transaction is gone (the failed write of a batch of one, rolled back above, or
+        // SQLite abandoning it): what ran in it is gone too, and the rest goes to a new batch.
         const last = outcomes[outcomes.length - 1] as Outcome;
         const lost = new Error('the shared write transaction was rolled back by SQLite', { cause: last.ok ? undefined : last.error });
         settle(outcomes.map((o) => (o.ok ? { job: o.job, ok: false, error: lost } : o)));
         return jobs.slice(i + 1);
       }
-    }
-    if (!db.inTransaction) {
-      settle(outcomes);
-      return [];
     }
     try {
       commit.run();

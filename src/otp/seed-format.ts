@@ -1,5 +1,4 @@
 import { Secret } from 'otpauth';
-import { toArrayBuffer } from './totp.js';
 
 // What POST /decrypt-seed accepts as plaintext (API.md): 64 hex characters, whose bytes are the
 // HMAC key, or an RFC 4648 base32 secret of at least 128 bits.
@@ -19,6 +18,11 @@ export function parseSeed(plaintext: Buffer): Buffer | null {
   } catch {
     return null;
   }
+}
+
+/** otpauth wants an ArrayBuffer of exactly the key's bytes (a Buffer may be a pooled slice). */
+function toArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
 export function toBase32(secret: Buffer): string {

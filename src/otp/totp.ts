@@ -77,8 +77,3 @@ export function matchStep(secret: Buffer, params: OtpParams, code: string, timeM
   const i = indexOfCode(windowCodes(secret, params, timeMs, window), code);
   return i === null ? null : timeStep(timeMs, params.period) - window + i;
 }
-
-/** otpauth wants an ArrayBuffer of exactly the key's bytes (a Buffer may be a pooled slice). */
-export function toArrayBuffer(b: Buffer): ArrayBuffer {
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}

@@ -133,6 +133,21 @@ describe('group commit', () => {
     expect(db.inTransaction).toBe(false);
   });
 
+  it('refuses a lone write whose transaction SQLite abandoned, even when the write itself returned', async () => {
+    const { db, other } = table();
+    const g = createGroupCommit(db);
+    const rollback = db.prepare('ROLLBACK');
+    await expect(
+      g.write(() => {
+        db.prepare("INSERT INTO t (k, v) VALUES ('gone', 1)").run();
+        rollback.run(); // as SQLite does on SQLITE_FULL or an I/O error, caught by the write
+        return 'answered';
+      }),
+    ).rejects.toThrow(/rolled back/);
+    expect(other.prepare('SELECT COUNT(*) FROM t').pluck().get()).toBe(0);
+    expect(g.stats()).toEqual({ commits: 0, writes: 0 });
+  });
+
   it('runs a write at once inside a transaction the caller opened', async () => {
     const { db, other } = table();
     const g = createGroupCommit(db);

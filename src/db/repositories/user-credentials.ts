@@ -35,8 +35,8 @@ export function createUserCredentialRepository(db: Db, commit: GroupCommit): Use
     ensureUser.run(userId, now, now);
     const existing = read(userId);
     if (existing?.status === 'active') {
-    audit({ ...event, success: false, reason: 'already_enrolled' });
-    return { outcome: 'already_active' };
+      audit({ ...event, success: false, reason: 'already_enrolled' });
+      return { outcome: 'already_active' };
     }
     // A pending enrolment is replaced: the secret shown before was never confirmed.
     deletePending.run(userId);
