@@ -1,28 +1,29 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
+
+// Hashes here are one-shot (crypto.hash, Node 20.12+): no Hash object and stream per call, which
+// mattered on the per-request paths (the API key, a signed request's body; issue 5).
+
+export function hmacSha256(key: string | Buffer, message: string | Buffer): Buffer {
+  return createHmac('sha256', key).update(message).digest();
+}
 
 export function hmacSha256Hex(key: string | Buffer, message: string | Buffer): string {
   return createHmac('sha256', key).update(message).digest('hex');
 }
 
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/**
- * Constant-time string comparison. Both sides are hashed first so that neither the length nor
- * the position of the first difference shows in the timing.
- */
-export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+  return hash('sha256', data, 'hex');
 }
 
 export function sha256(data: string | Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
+  return hash('sha256', data, 'buffer');
 }
 
-/** As safeEqual, with the second side hashed (sha256) once beforehand: a configured secret. */
+/**
+ * Constant-time comparison of a given value with a secret known by its sha256 digest. The given
+ * side is hashed first, so neither its length nor the position of the first difference shows in
+ * the timing.
+ */
 export function safeEqualToDigest(a: string | Buffer, bDigest: Buffer): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), bDigest);
+  return timingSafeEqual(sha256(a), bDigest);
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
-import { hmacSha256Hex, safeEqual } from '../crypto/hmac.js';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from '../crypto/hmac.js';
 import type { Store } from '../db/types.js';
 import { AppError } from '../errors.js';
 
@@ -41,9 +42,10 @@ export function createSignatureService(deps: SignatureServiceDeps) {
       if (skew > deps.windowSeconds) {
         throw new AppError(401, 'SIGNATURE_EXPIRED', `X-Timestamp is more than ${deps.windowSeconds} seconds from the server's clock`);
       }
-      const full = hmacSha256Hex(deps.hmacSecret, canonicalString({ ...r, timestamp: r.timestamp }));
-      let ok = safeEqual(full, r.signature);
-      if (!ok && deps.allowTimestampOnly) ok = safeEqual(hmacSha256Hex(deps.hmacSecret, r.timestamp), r.signature);
+      // Both sides are 32-byte digests (the format was checked above), compared in constant time.
+      const given = Buffer.from(r.signature, 'hex');
+      let ok = timingSafeEqual(hmacSha256(deps.hmacSecret, canonicalString({ ...r, timestamp: r.timestamp })), given);
+      if (!ok && deps.allowTimestampOnly) ok = timingSafeEqual(hmacSha256(deps.hmacSecret, r.timestamp), given);
       if (!ok) throw invalid('X-Signature does not match the request');
       // Kept until it can no longer pass the window check, then forgotten.
       const forgetBefore = Math.floor(nowMs / 1000) - deps.windowSeconds - 1;
