@@ -7,10 +7,11 @@ export type BenchOptions = {
   /** Seconds of measured load per route (same for the baseline and every route). */
   durationSeconds: number;
   /**
-   * Measure the baseline after every route (each route is compared with the runs around it);
-   * when off, only before the first route and after the last (the smoke test's shortcut).
+   * Each route's measured time is cut into this many slices, alternating with as many slices of
+   * the baseline (and the growth pairs' two populations likewise), so both sides of a ratio are
+   * measured on nearly the same machine.
    */
-  interleave: boolean;
+  slices: number;
   /** Seconds of unmeasured load before each measured run, so the JIT and caches are warm. */
   warmupSeconds: number;
   /** Concurrent HTTP/1.1 connections (no pipelining), same for every run. */
@@ -53,7 +54,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   if (usersLarge < usersSmall) throw new Error('BENCH_USERS_LARGE must not be below BENCH_USERS_SMALL');
   return {
     durationSeconds: int(env, 'BENCH_DURATION', 10, 1, 300),
-    interleave: !['0', 'false', 'no'].includes((env.BENCH_INTERLEAVE ?? '').toLowerCase()),
+    slices: int(env, 'BENCH_SLICES', 5, 1, 60),
     warmupSeconds: int(env, 'BENCH_WARMUP', 2, 0, 60),
     connections: int(env, 'BENCH_CONNECTIONS', 10, 1, 1000),
     usersSmall,

@@ -56,7 +56,7 @@ export function machine(): Machine {
 export type RouteResult = LoadResult & {
   key: string;
   label: string;
-  /** The mean of the baseline runs just before and just after this route's run. */
+  /** The baseline measured in slices alternating with this route's (older results: the runs around it). */
   baseline_rps: number;
   ratio_to_baseline: number;
   /** Service CPU time per request (user + system). */
@@ -123,11 +123,11 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
   for (const r of res.routes) if (r.key.startsWith('verify_2fa') || r.key.startsWith('totp_verify') || r.key === 'otp_secure_signed') ratio(r.key, 0.5, r.label);
   // Growth with the user count: wrong codes (the same path whatever the population; with current
   // codes the mix of successes and replays differs between the two), on the two populations in
-  // alternation, back to back, so that the machine's drift over minutes does not enter the ratio.
+  // alternating slices, so that the machine's drift over minutes does not enter the ratio.
   if (res.growth && res.growth.rounds.length > 0) {
     const g = growthRatios(res.growth);
     targets.push({
-      target: `POST /totp/verify (wrong codes): req/s at ${res.growth.users_large} users vs ${res.growth.users_small} users, median of ${res.growth.rounds.length} back-to-back pairs`,
+      target: `POST /totp/verify (wrong codes): req/s at ${res.growth.users_large} users vs ${res.growth.users_small} users, median of ${res.growth.rounds.length} ${typeof res.settings.slices === 'number' ? 'pairs, each in alternating slices' : 'back-to-back pairs'}`,
       wanted: '>= 0.9 (within 10%)',
       got: `${r2(g.rps)} (pairs: ${g.rpsPerRound.map(r2).join(', ')}; CPU per request ${r2(g.cpu)})`,
       met: g.rps >= 0.9,
@@ -157,9 +157,13 @@ export function markdown(res: Results, analysis: string | null = null): string {
       (stolenPercent(m.at_start, res.at_end) !== null ? `; CPU time stolen by the hypervisor during the run: ${stolenPercent(m.at_start, res.at_end)}% of the machine's.` : '.'),
   );
   const s = res.settings;
+  const sliced = typeof s.slices === 'number';
   lines.push(
     '',
-    `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per run after ${s.warmup_seconds} s of warm-up; ` +
+    (sliced
+      ? `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per route after ${s.warmup_seconds} s of warm-up, ` +
+        `in ${s.slices} slices of ${s.slice_seconds} s alternating with as many slices of the baseline; `
+      : `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per run after ${s.warmup_seconds} s of warm-up; `) +
       `the service ${s.service_build} with NODE_ENV=production and LOG_LEVEL=${s.log_level}, its log lines going to a file. ` +
       'Produced by `npm run bench` (bench/README.md explains it); results.json holds the same and more.',
     '',
@@ -167,9 +171,12 @@ export function markdown(res: Results, analysis: string | null = null): string {
   lines.push(
     `Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, ` +
       `p99 ${res.baseline.p99_ms} ms, the mean of ${res.baseline.runs.length} runs (${res.baseline.runs.map((r) => r.rps).join(', ')} req/s): ` +
-      (res.settings.baseline_after_every_route
-        ? 'one before the first route and one after each. A route is compared with the mean of the two runs around it (the "baseline req/s" column).'
-        : 'one before the first route and one after the last; every route is compared with the first.'),
+      (sliced
+        ? 'one with each route, in slices alternating with the route\'s (baseline, route, route, baseline...). A route is compared with its own ' +
+          '(the "baseline req/s" column), so both sides of the ratio were measured within the same seconds.'
+        : res.settings.baseline_after_every_route
+          ? 'one before the first route and one after each. A route is compared with the mean of the two runs around it (the "baseline req/s" column).'
+          : 'one before the first route and one after the last; every route is compared with the first.'),
   );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
   lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
@@ -192,7 +199,8 @@ export function markdown(res: Results, analysis: string | null = null): string {
       '## Growth with the user count',
       '',
       `POST /totp/verify with wrong codes, on ${g.users_small.toLocaleString('en-US')} users and on ${g.users_large.toLocaleString('en-US')} users ` +
-        '(each population has its own database and service process), measured back to back in pairs after the runs above:',
+        '(each population has its own database and service process), measured in pairs after the runs above' +
+        (sliced ? `, each pair in ${s.slices} slices of ${s.slice_seconds} s alternating between the two populations:` : ', back to back:'),
       '',
       `| pair | ${g.users_small.toLocaleString('en-US')} users req/s | ${g.users_large.toLocaleString('en-US')} users req/s | large / small | CPU µs/req small | CPU µs/req large |`,
       '|---:|---:|---:|---:|---:|---:|',

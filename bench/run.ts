@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runLoad, type LoadResult, type Scenario } from './load.js';
+import { runLoad, summarize, type LoadResult, type Sample, type Scenario } from './load.js';
 import { opensslEncryptSeed, opensslKeyPair, opensslSpeed, type OpensslSpeed } from './openssl.js';
 import { benchOptions } from './options.js';
 import { buildCompiled, freePort, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
@@ -116,50 +116,73 @@ async function main(): Promise<void> {
     const n = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
     return [n('sqlite_writes_total'), n('sqlite_write_transactions_total')];
   };
-  const measure = async (proc: Managed, url: string, s: Scenario): Promise<Run> => {
-    if (opts.warmupSeconds > 0) await runLoad(url, s, { ...settings, durationSeconds: opts.warmupSeconds });
-    const isService = proc === service || proc === serviceLarge;
-    const writesBefore = isService ? await writeStats(url) : null;
-    const sampler = rssSampler(proc);
-    const cpuBefore = proc.cpuSeconds();
-    const r = await runLoad(url, s, settings);
-    const cpuUsPerRequest = r.requests > 0 ? Math.round(((proc.cpuSeconds() - cpuBefore) / r.requests) * 1e6 * 10) / 10 : 0;
-    const peak = mb(sampler.stop());
-    let writesPerCommit: number | undefined;
-    if (writesBefore) {
-      const [writes, commits] = await writeStats(url);
-      const dw = writes - writesBefore[0];
-      const dc = commits - writesBefore[1];
-      if (dc > 0) writesPerCommit = Math.round((dw / dc) * 100) / 100;
+
+  // What is measured: a scenario against one process.
+  type Side = { proc: Managed; url: string; s: Scenario; isService: boolean };
+  const sliceSeconds = opts.durationSeconds / opts.slices;
+  const warmUp = async (side: Side) => {
+    if (opts.warmupSeconds > 0) await runLoad(side.url, side.s, { ...settings, durationSeconds: opts.warmupSeconds });
+  };
+  /**
+   * Two sides measured in alternation, `durationSeconds` each, in `slices` slices: a b, b a, a b...
+   * On a shared machine the capacity moves by tens of percent from one minute to the next (the
+   * hypervisor lends our CPUs to others); slices seconds apart put both sides of a ratio on
+   * nearly the same machine, where runs ten seconds long and one after the other did not.
+   */
+  const alternate = async (a: Side, b: Side): Promise<[Run, Run]> => {
+    const sides = [a, b] as const;
+    const acc = sides.map(() => ({ samples: [] as Sample[], cpuSeconds: 0, peak: 0 }));
+    const writesBefore = await Promise.all(sides.map((x) => (x.isService ? writeStats(x.url) : null)));
+    for (let i = 0; i < opts.slices; i++) {
+      for (const j of i % 2 === 0 ? [0, 1] : [1, 0]) {
+        const side = sides[j] as Side;
+        const into = acc[j] as (typeof acc)[number];
+        const sampler = rssSampler(side.proc);
+        const cpuBefore = side.proc.cpuSeconds();
+        into.samples.push(await runLoad(side.url, side.s, { ...settings, durationSeconds: sliceSeconds }));
+        into.cpuSeconds += side.proc.cpuSeconds() - cpuBefore;
+        into.peak = Math.max(into.peak, sampler.stop());
+      }
     }
-    log(
-      `${s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${cpuUsPerRequest} µs CPU/req, RSS ${peak} MB` +
-        `${writesPerCommit !== undefined ? `, ${writesPerCommit} writes/commit` : ''}${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}`,
+    const runs = await Promise.all(
+      sides.map(async (side, j): Promise<Run> => {
+        const { samples, cpuSeconds, peak } = acc[j] as (typeof acc)[number];
+        const r = summarize(samples);
+        const cpuUsPerRequest = r.requests > 0 ? Math.round((cpuSeconds / r.requests) * 1e6 * 10) / 10 : 0;
+        let writesPerCommit: number | undefined;
+        const before = writesBefore[j];
+        if (before) {
+          const [writes, commits] = await writeStats(side.url);
+          if (commits > before[1]) writesPerCommit = Math.round(((writes - before[0]) / (commits - before[1])) * 100) / 100;
+        }
+        return { ...r, peak_rss_mb: mb(peak), cpu_us_per_request: cpuUsPerRequest, ...(writesPerCommit !== undefined ? { writes_per_commit: writesPerCommit } : {}) };
+      }),
     );
-    return { ...r, peak_rss_mb: peak, cpu_us_per_request: cpuUsPerRequest, ...(writesPerCommit !== undefined ? { writes_per_commit: writesPerCommit } : {}) };
+    for (const [j, r] of runs.entries()) {
+      log(
+        `${sides[j]?.s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.cpu_us_per_request} µs CPU/req, RSS ${r.peak_rss_mb} MB` +
+          `${r.writes_per_commit !== undefined ? `, ${r.writes_per_commit} writes/commit` : ''}${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}` +
+          ` (${opts.slices} slices of ${sliceSeconds} s: ${acc[j]?.samples.map((x) => Math.round(x.requests / x.seconds)).join(', ')} req/s)`,
+      );
+    }
+    return [runs[0] as Run, runs[1] as Run];
   };
 
-  // The baseline is measured before the first route and again after every route, and each
-  // route is compared with the mean of the two baseline runs around it: on a shared machine the
-  // capacity drifts, and a neighbour's burst then moves both sides of a ratio alike.
+  // Each route is measured in alternation with the baseline and compared with the baseline
+  // slices around its own.
   const baselineScenario: Scenario = { key: 'baseline', label: 'GET /baseline (trivial JSON)', method: 'GET', path: '/baseline', expect: [200] };
-  const baselineUrl = `http://127.0.0.1:${baseline.port}`;
-  const baselineRuns: Run[] = [await measure(baseline, baselineUrl, baselineScenario)];
+  const baselineSide: Side = { proc: baseline, url: `http://127.0.0.1:${baseline.port}`, s: baselineScenario, isService: false };
+  await warmUp(baselineSide);
+  const baselineRuns: Run[] = [];
   type Measured = { s: Scenario; r: Run; users?: number; baselineRps: number; baselineCpuUs: number };
   const measured: Measured[] = [];
   const measureRoute = async (s: Scenario, users?: number, on: { proc: Managed; url: string } = { proc: service, url: serviceUrl }) => {
     if (!wanted(s)) return;
-    const r = await measure(on.proc, on.url, s);
-    const before = baselineRuns[baselineRuns.length - 1] as Run;
-    const after = opts.interleave ? await measure(baseline, baselineUrl, baselineScenario) : before;
-    if (opts.interleave) baselineRuns.push(after);
-    measured.push({
-      s,
-      r,
-      ...(users !== undefined ? { users } : {}),
-      baselineRps: (before.rps + after.rps) / 2,
-      baselineCpuUs: (before.cpu_us_per_request + after.cpu_us_per_request) / 2,
-    });
+    const side: Side = { ...on, s, isService: true };
+    await warmUp(side);
+    const [base, r] = await alternate(baselineSide, side);
+    baselineRuns.push(base);
+    measured.push({ s, r, ...(users !== undefined ? { users } : {}), baselineRps: base.rps, baselineCpuUs: base.cpu_us_per_request });
   };
 
   const rpa = rpaScenarios({ apiKey, hmacSecret: apiKey, seed, encryptedSeed, totpWindow: 1 });
@@ -204,17 +227,16 @@ async function main(): Promise<void> {
     await measureRoute(phase.scenario, phase.users, phase.population === 'small' ? small : large);
   }
 
-  // The growth with the user count, measured in alternation: wrong codes (the same path whatever
-  // the population) on the small and the large population, back to back, `growthRounds` times.
-  // Minutes apart, the two runs above also measure the machine's drift; seconds apart, much less.
+  // The growth with the user count: wrong codes (the same path whatever the population) on the
+  // small and the large population, in alternating slices, `growthRounds` pairs. Minutes apart,
+  // the two runs above also measure the machine's drift; slices seconds apart, much less.
   const growth: Growth['rounds'] = [];
   const ready = phases.filter((p): p is Extract<UserPhase, { kind: 'ready' }> => p.kind === 'ready' && !p.valid);
   const smallWrong = ready.find((p) => p.population === 'small');
   const largeWrong = ready.find((p) => p.population === 'large');
   if (smallWrong && largeWrong && wanted(smallWrong.scenario) && wanted(largeWrong.scenario)) {
     for (let round = 1; round <= opts.growthRounds; round++) {
-      const a = await measure(small.proc, small.url, smallWrong.scenario);
-      const b = await measure(large.proc, large.url, largeWrong.scenario);
+      const [a, b] = await alternate({ ...small, s: smallWrong.scenario, isService: true }, { ...large, s: largeWrong.scenario, isService: true });
       growth.push({ small_rps: a.rps, large_rps: b.rps, small_cpu_us: a.cpu_us_per_request, large_cpu_us: b.cpu_us_per_request });
     }
   }
@@ -222,8 +244,8 @@ async function main(): Promise<void> {
   // Last: every decrypt-seed replaces the seed (with the same value) and so resets its replay state.
   await measureRoute(rpa.decryptSeed);
 
-  if (!opts.interleave) baselineRuns.push(await measure(baseline, baselineUrl, baselineScenario));
-  const baseRps = baselineRuns.reduce((a, r) => a + r.rps, 0) / baselineRuns.length;
+  const baselineMean = (f: (r: Run) => number) => (baselineRuns.length > 0 ? baselineRuns.reduce((a, r) => a + f(r), 0) / baselineRuns.length : 0);
+  const baseRps = baselineMean((r) => r.rps);
   const servicePeak = mb(Math.max(service.peakRss(), serviceLarge?.peakRss() ?? 0, ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
 
   const routes: RouteResult[] = measured.map(({ s, r, users, baselineRps, baselineCpuUs }) => ({
@@ -248,7 +270,8 @@ async function main(): Promise<void> {
       connections: opts.connections,
       duration_seconds: opts.durationSeconds,
       warmup_seconds: opts.warmupSeconds,
-      baseline_after_every_route: opts.interleave,
+      slices: opts.slices,
+      slice_seconds: sliceSeconds,
       pipelining: 1,
       service_build: opts.fromSource ? 'run from source with tsx' : 'compiled with tsc (tsconfig.build.json)',
       log_level: 'info',
@@ -260,8 +283,8 @@ async function main(): Promise<void> {
     baseline: {
       label: baselineScenario.label,
       rps: Math.round(baseRps * 10) / 10,
-      p50_ms: Math.round((baselineRuns.reduce((a, r) => a + r.p50Ms, 0) / baselineRuns.length) * 1000) / 1000,
-      p99_ms: Math.round((baselineRuns.reduce((a, r) => a + r.p99Ms, 0) / baselineRuns.length) * 1000) / 1000,
+      p50_ms: Math.round(baselineMean((r) => r.p50Ms) * 1000) / 1000,
+      p99_ms: Math.round(baselineMean((r) => r.p99Ms) * 1000) / 1000,
       runs: baselineRuns,
     },
     openssl,

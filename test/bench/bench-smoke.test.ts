@@ -21,7 +21,7 @@ describe('npm run bench (tiny mode)', () => {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
       BENCH_DURATION: '1',
-      BENCH_INTERLEAVE: '0',
+      BENCH_SLICES: '1',
       BENCH_WARMUP: '0',
       BENCH_CONNECTIONS: '4',
       BENCH_USERS_SMALL: '200',
@@ -45,6 +45,9 @@ describe('npm run bench (tiny mode)', () => {
       service_peak_rss_mb: expect.any(Number),
     });
     expect(results.baseline.rps).toBeGreaterThan(0);
+    // Each route is measured with its own baseline run (slices: one each, here; bench/load.ts merges more).
+    expect(results.settings).toMatchObject({ slices: 1, slice_seconds: 1 });
+    expect(results.baseline.runs).toHaveLength(results.routes.length);
 
     const keys = results.routes.map((r: { key: string }) => r.key);
     expect(keys).toEqual(
