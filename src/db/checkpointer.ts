@@ -10,11 +10,22 @@ import type { Db } from './open.js';
 // request then copies pages back into the database file and fsyncs both files on the event loop
 // (an audit-row insert cost ~70 µs of wall time with it, ~37 µs without). Here the serving
 // connection turns the automatic checkpoint off, and a worker thread with its own connection
-// runs `wal_checkpoint(PASSIVE)` every `intervalMs` (200 ms): PASSIVE never waits for and never blocks
-// the writer. Bound: when the WAL file has grown past `maxWalBytes` (32 MiB) anyway (a reader held an
-// old snapshot, say), the worker runs `wal_checkpoint(TRUNCATE)`, which waits (busy_timeout)
-// for the writer and readers and resets the file. If the worker thread dies, the serving
-// connection goes back to SQLite's automatic checkpoint, so the WAL can never grow unbounded.
+// runs `wal_checkpoint(PASSIVE)` every `intervalMs` (200 ms): PASSIVE never waits for and never
+// blocks the writer.
+//
+// Keeping the WAL bounded. PASSIVE copies the WAL back but cannot start it over: SQLite restarts
+// the WAL at the beginning of a write only once every frame has been copied back, and a writer
+// that commits every turn of the event loop always has new frames by then. Once the WAL file is
+// past `maxWalBytes` (32 MiB), the thread asks the group committer (group-commit.ts) for a
+// moment with no writer: the committer holds its batches (writes queue, the event loop goes on),
+// the thread copies back the few frames since its last checkpoint, and the committer resumes;
+// its next BEGIN starts the WAL over from the top of the same file. The pause lasts one short
+// checkpoint (a few ms). It used to be `wal_checkpoint(TRUNCATE)`, which blocks writers while
+// it copies, syncs and truncates: the serving connection then slept in SQLite's busy handler,
+// on the event loop, for 30-80 ms every second or two under write load (4-6 % of the time), and
+// the file was re-grown, page by page, after each truncation. TRUNCATE remains the last resort
+// when the WAL still grows past 4 × maxWalBytes (another process's reader holding an old
+// snapshot, say), and the only bound when no committer was given.
 //
 // Durability is unchanged in kind: with journal_mode=WAL and synchronous=NORMAL (open.ts) a
 // commit is atomic and consistent at once, and durable against power loss once the WAL is
@@ -29,29 +40,51 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 const walSize = () => { try { return statSync(workerData.file + '-wal').size; } catch { return 0; } };
-const tick = () => {
+const checkpoint = (mode) => {
   try {
-    if (walSize() > workerData.maxWalBytes) db.pragma('wal_checkpoint(TRUNCATE)');
-    else db.pragma('wal_checkpoint(PASSIVE)');
+    db.pragma('wal_checkpoint(' + mode + ')');
   } catch {
     // SQLITE_BUSY and the like: try again at the next tick.
   }
 };
-const timer = setInterval(tick, workerData.intervalMs);
+// While the committer holds its writes for us: what to do once the quiet checkpoint is done.
+let quiet = null;
+const tick = (done) => {
+  if (quiet) return done();
+  const size = walSize();
+  if (size > workerData.maxWalBytes * (workerData.quiesce ? 4 : 1)) {
+    checkpoint('TRUNCATE');
+    return done();
+  }
+  checkpoint('PASSIVE');
+  if (!workerData.quiesce || size <= workerData.maxWalBytes) return done();
+  quiet = done;
+  parentPort.postMessage('quiesce');
+};
+const timer = setInterval(() => tick(() => undefined), workerData.intervalMs);
 parentPort.on('message', (m) => {
   if (m === 'stop') {
     clearInterval(timer);
-    tick();
+    checkpoint('PASSIVE');
     db.close();
     parentPort.close();
   } else if (m === 'tick') {
-    tick();
-    parentPort.postMessage('ticked');
+    tick(() => parentPort.postMessage('ticked'));
+  } else if (m === 'quiet') {
+    // No writer of ours runs now: this copies back every frame, so the next write restarts the WAL.
+    checkpoint('PASSIVE');
+    parentPort.postMessage('resume');
+    const done = quiet;
+    quiet = null;
+    if (done) done();
   }
 });
 `;
 
-export type CheckpointerOptions = { intervalMs?: number; maxWalBytes?: number; busyTimeoutMs?: number };
+/** The serving connection's group committer, held while the WAL is brought back to its start. */
+export type QuiescentWriter = { pause(): void; resume(): void };
+
+export type CheckpointerOptions = { intervalMs?: number; maxWalBytes?: number; busyTimeoutMs?: number; writer?: QuiescentWriter };
 
 export type Checkpointer = {
   /** Runs one checkpoint now (tests); resolves when it is done. */
@@ -76,6 +109,7 @@ export function startCheckpointer(db: Db, file: string, opts: CheckpointerOption
       intervalMs: opts.intervalMs ?? 200,
       maxWalBytes: opts.maxWalBytes ?? 32 * 2 ** 20,
       busyTimeoutMs: opts.busyTimeoutMs ?? 2000,
+      quiesce: opts.writer !== undefined,
     },
   });
   // Never keeps the process alive (tests, shutdown); a dead worker hands checkpoints back to SQLite.
@@ -87,9 +121,27 @@ export function startCheckpointer(db: Db, file: string, opts: CheckpointerOption
     running = false;
     restore();
   });
+  // The writer is held for one short checkpoint; whatever happens to the thread, not longer
+  // than a second (its writes then wait on SQLite's busy timeout, as without this).
+  let held: NodeJS.Timeout | null = null;
+  const release = () => {
+    if (!held) return;
+    clearTimeout(held);
+    held = null;
+    opts.writer?.resume();
+  };
+  void exited.then(release);
   const waiters: (() => void)[] = [];
   worker.on('message', (m) => {
     if (m === 'ticked') waiters.shift()?.();
+    else if (m === 'quiesce') {
+      if (opts.writer && !held) {
+        opts.writer.pause();
+        held = setTimeout(release, 1000);
+        held.unref();
+      }
+      worker.postMessage('quiet');
+    } else if (m === 'resume') release();
   });
   return {
     tick() {

@@ -25,8 +25,15 @@ import type { Db } from './driver.js';
 export type GroupCommit = {
   /** Runs `work` (synchronous statements) in the next shared transaction; settles after its COMMIT. */
   write<T>(work: () => T): Promise<T>;
-  /** Runs everything queued now (close() and tests use it). */
+  /** Runs everything queued now, paused or not (close() and tests use it). */
   flush(): void;
+  /**
+   * Holds the batches (writes queue up, nothing blocks) until resume(): the checkpointer's
+   * moment with no writer (checkpointer.ts). Nothing runs between event-loop turns, so no batch
+   * is ever half-way when this is called.
+   */
+  pause(): void;
+  resume(): void;
   /** Batches committed and writes in them since start (for /metrics). */
   stats(): { commits: number; writes: number };
 };
@@ -50,6 +57,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
 
   let queue: Job[] = [];
   let scheduled = false;
+  let paused = false;
   let commits = 0;
   let writes = 0;
 
@@ -149,11 +157,14 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   };
 
   const schedule = () => {
-    if (scheduled) return;
+    if (scheduled || paused) return;
     scheduled = true;
     // setImmediate runs after the event loop's poll phase: every request whose data arrived in
     // this turn has reached its write by then (their handlers run to their first await).
-    setImmediate(flush);
+    setImmediate(() => {
+      if (paused) scheduled = false;
+      else flush();
+    });
   };
 
   return {
@@ -171,6 +182,13 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
       });
     },
     flush,
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      if (queue.length > 0) schedule();
+    },
     stats: () => ({ commits, writes }),
   };
 }

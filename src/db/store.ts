@@ -25,9 +25,10 @@ export type SqliteStoreOptions = {
 /** The SQLite adapter of the storage interfaces, over one better-sqlite3 connection. */
 export function createSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
   const db = openDatabase(file);
-  const checkpointer = file !== ':memory:' && opts.backgroundCheckpoints !== false ? startCheckpointer(db, file) : null;
-  // Every write of every repository goes through one group committer (group-commit.ts).
+  // Every write of every repository goes through one group committer (group-commit.ts), which
+  // the checkpointer holds for a moment when the WAL is to start over.
   const commit = createGroupCommit(db);
+  const checkpointer = file !== ':memory:' && opts.backgroundCheckpoints !== false ? startCheckpointer(db, file, { writer: commit }) : null;
   const ping = db.prepare('SELECT 1 AS ok');
   return {
     db,

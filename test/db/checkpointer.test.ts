@@ -62,6 +62,40 @@ describe('background WAL checkpoints', () => {
     await small.stop();
   });
 
+  it('with the group committer, starts a WAL past the bound over from its top instead of truncating it', async () => {
+    const { store, file } = open();
+    await store.checkpointer?.stop();
+    // One commit per append here: ~17 KB of WAL each, so 200 of them pass the bound but not 4 × it.
+    const bound = 2 * 2 ** 20;
+    const cp = startCheckpointer(store.db, file, { intervalMs: 3_600_000, maxWalBytes: bound, writer: store.commit });
+    for (let i = 0; i < 200; i++) await store.audit.append(event(i));
+    const grown = walBytes(file);
+    expect(grown).toBeGreaterThan(bound);
+    expect(grown).toBeLessThan(4 * bound);
+    // tick() resolves once the committer has been held, every frame copied back and the
+    // committer resumed. The file keeps its size (no truncation to grow back from)...
+    await cp.tick();
+    expect(walBytes(file)).toBe(grown);
+    // ...and the next writes go to its top: fewer writes than before fit without growing it.
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.audit.append(event(1000 + i))));
+    for (let i = 0; i < 100; i++) await store.audit.append(event(2000 + i));
+    expect(walBytes(file)).toBe(grown);
+    expect(store.db.prepare("SELECT COUNT(*) FROM audit_events WHERE event = 'test.event'").pluck().get()).toBe(400);
+    await cp.stop();
+  });
+
+  it('a WAL past 4 × the bound anyway (another process still reading an old snapshot, say) is truncated, as without a committer', async () => {
+    const { store, file } = open();
+    await store.checkpointer?.stop();
+    const cp = startCheckpointer(store.db, file, { intervalMs: 3_600_000, maxWalBytes: 16 * 1024, writer: store.commit });
+    for (let i = 0; i < 500; i++) await store.audit.append(event(i));
+    expect(walBytes(file)).toBeGreaterThan(4 * 16 * 1024);
+    await cp.tick();
+    expect(walBytes(file)).toBe(0);
+    expect(store.db.prepare('SELECT COUNT(*) FROM audit_events').pluck().get()).toBeGreaterThanOrEqual(500);
+    await cp.stop();
+  });
+
   it('hands checkpoints back to SQLite when the thread stops', async () => {
     const { store } = open();
     await store.checkpointer?.stop();

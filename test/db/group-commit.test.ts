@@ -39,6 +39,29 @@ describe('group commit', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
+  it('pause() holds the batches without blocking, resume() commits them; flush() (close) does not wait', async () => {
+    const { db, other } = table();
+    const g = createGroupCommit(db);
+    const insert = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    const count = other.prepare('SELECT COUNT(*) FROM t').pluck();
+    g.pause();
+    let answered = 0;
+    const held = [g.write(() => insert.run('a', 1)), g.write(() => insert.run('b', 2))].map((p) => p.then(() => answered++));
+    // Turns of the event loop go by (timers run): nothing is written, nothing answered.
+    await new Promise((r) => setTimeout(r, 20));
+    expect([count.get(), answered]).toEqual([0, 0]);
+    g.resume();
+    await Promise.all(held);
+    expect([count.get(), answered]).toEqual([2, 2]);
+    expect(g.stats()).toEqual({ commits: 1, writes: 2 });
+    // Paused again, a write queued, then flush() as close() calls it: committed at once.
+    g.pause();
+    const last = g.write(() => insert.run('c', 3));
+    g.flush();
+    await last;
+    expect(count.get()).toBe(3);
+  });
+
   it('commits the writes of one turn together, each answered with its own result after the COMMIT', async () => {
     const { db, other } = table();
     const g = createGroupCommit(db);
