@@ -15,10 +15,11 @@ import type { Db } from './open.js';
 //
 // Keeping the WAL bounded. PASSIVE copies the WAL back but cannot start it over: SQLite restarts
 // the WAL at the beginning of a write only once every frame has been copied back, and a writer
-// that commits every turn of the event loop always has new frames by then. Once the WAL file is
-// past `maxWalBytes` (32 MiB), the thread asks the group committer (group-commit.ts) for a
+// that commits every turn of the event loop always has new frames by then. Once the frames in
+// the WAL pass `maxWalBytes` (32 MiB), the thread asks the group committer (group-commit.ts) for a
 // moment with no writer: the committer holds its batches (writes queue, the event loop goes on),
-// the thread copies back the few frames since its last checkpoint, and the committer resumes;
+// the thread copies back the few frames since its last checkpoint (having first caught up
+// without holding anyone, for the frames written while it copied), and the committer resumes;
 // its next BEGIN starts the WAL over from the top of the same file. The pause lasts one short
 // checkpoint (a few ms). It used to be `wal_checkpoint(TRUNCATE)`, which blocks writers while
 // it copies, syncs and truncates: the serving connection then slept in SQLite's busy handler,
@@ -40,24 +41,31 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 const walSize = () => { try { return statSync(workerData.file + '-wal').size; } catch { return 0; } };
+// { busy, log, checkpointed } (frames in the WAL, frames copied back), or null when it failed.
 const checkpoint = (mode) => {
   try {
-    db.pragma('wal_checkpoint(' + mode + ')');
+    return db.pragma('wal_checkpoint(' + mode + ')')[0] ?? null;
   } catch {
     // SQLITE_BUSY and the like: try again at the next tick.
+    return null;
   }
 };
+// The WAL file keeps its size when SQLite starts it over, so what counts is the frames in use.
+const frameBytes = db.pragma('page_size', { simple: true }) + 24;
 // While the committer holds its writes for us: what to do once the quiet checkpoint is done.
 let quiet = null;
 const tick = (done) => {
   if (quiet) return done();
-  const size = walSize();
-  if (size > workerData.maxWalBytes * (workerData.quiesce ? 4 : 1)) {
+  let r = checkpoint('PASSIVE');
+  const used = r ? r.log * frameBytes : walSize();
+  if (used > workerData.maxWalBytes * (workerData.quiesce ? 4 : 1)) {
     checkpoint('TRUNCATE');
     return done();
   }
-  checkpoint('PASSIVE');
-  if (!workerData.quiesce || size <= workerData.maxWalBytes) return done();
+  if (!workerData.quiesce || used <= workerData.maxWalBytes) return done();
+  // Catch up with the writer first (it went on writing during that checkpoint), so that it is
+  // held only while the last few frames are copied back.
+  for (let i = 0; i < 4 && r && r.log - r.checkpointed > 256; i++) r = checkpoint('PASSIVE');
   quiet = done;
   parentPort.postMessage('quiesce');
 };

@@ -67,7 +67,9 @@ describe('background WAL checkpoints', () => {
     await store.checkpointer?.stop();
     // One commit per append here: ~17 KB of WAL each, so 200 of them pass the bound but not 4 × it.
     const bound = 2 * 2 ** 20;
-    const cp = startCheckpointer(store.db, file, { intervalMs: 3_600_000, maxWalBytes: bound, writer: store.commit });
+    let pauses = 0;
+    const writer = { pause: () => (pauses++, store.commit.pause()), resume: () => store.commit.resume() };
+    const cp = startCheckpointer(store.db, file, { intervalMs: 3_600_000, maxWalBytes: bound, writer });
     for (let i = 0; i < 200; i++) await store.audit.append(event(i));
     const grown = walBytes(file);
     expect(grown).toBeGreaterThan(bound);
@@ -75,12 +77,16 @@ describe('background WAL checkpoints', () => {
     // tick() resolves once the committer has been held, every frame copied back and the
     // committer resumed. The file keeps its size (no truncation to grow back from)...
     await cp.tick();
+    expect(pauses).toBe(1);
     expect(walBytes(file)).toBe(grown);
     // ...and the next writes go to its top: fewer writes than before fit without growing it.
     await Promise.all(Array.from({ length: 100 }, (_, i) => store.audit.append(event(1000 + i))));
     for (let i = 0; i < 100; i++) await store.audit.append(event(2000 + i));
     expect(walBytes(file)).toBe(grown);
     expect(store.db.prepare("SELECT COUNT(*) FROM audit_events WHERE event = 'test.event'").pluck().get()).toBe(400);
+    // The file is still past the bound, but the frames in use are not: no writer is held again.
+    await cp.tick();
+    expect(pauses).toBe(1);
     await cp.stop();
   });
 
