@@ -189,9 +189,8 @@ async function main(): Promise<void> {
 
   // Per-user verification on a small and a large enrolled population, each on its own database
   // and service process, started here with the same settings: two processes with the same history
-  // (enrolment, then the same runs). When the small population shared the process that had served
-  // the RPA routes (other JIT and heap state), the growth pairs read 0.83 against 0.92 with a
-  // fresh process each.
+  // (enrolment, then the same runs), so that a growth pair compares the populations and nothing
+  // else (not a process that has served the RPA routes, with other JIT and heap state).
   const notes: string[] = [];
   const enrolment: Record<string, unknown>[] = [];
   const usersWanted = !opts.only || opts.only.some((k) => k.startsWith('totp_verify'));
