@@ -56,7 +56,7 @@ export function machine(): Machine {
 export type RouteResult = LoadResult & {
   key: string;
   label: string;
-  /** The baseline measured in slices alternating with this route's (older results: the runs around it). */
+  /** The baseline measured in slices alternating with this route's. */
   baseline_rps: number;
   ratio_to_baseline: number;
   /** Service CPU time per request (user + system). */
@@ -127,7 +127,7 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
   if (res.growth && res.growth.rounds.length > 0) {
     const g = growthRatios(res.growth);
     targets.push({
-      target: `POST /totp/verify (wrong codes): req/s at ${res.growth.users_large} users vs ${res.growth.users_small} users, median of ${res.growth.rounds.length} ${typeof res.settings.slices === 'number' ? 'pairs, each in alternating slices' : 'back-to-back pairs'}`,
+      target: `POST /totp/verify (wrong codes): req/s at ${res.growth.users_large} users vs ${res.growth.users_small} users, median of ${res.growth.rounds.length} pairs, each in alternating slices`,
       wanted: '>= 0.9 (within 10%)',
       got: `${r2(g.rps)} (pairs: ${g.rpsPerRound.map(r2).join(', ')}; CPU per request ${r2(g.cpu)})`,
       met: g.rps >= 0.9,
@@ -157,13 +157,10 @@ export function markdown(res: Results, analysis: string | null = null): string {
       (stolenPercent(m.at_start, res.at_end) !== null ? `; CPU time stolen by the hypervisor during the run: ${stolenPercent(m.at_start, res.at_end)}% of the machine's.` : '.'),
   );
   const s = res.settings;
-  const sliced = typeof s.slices === 'number';
   lines.push(
     '',
-    (sliced
-      ? `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per route after ${s.warmup_seconds} s of warm-up, ` +
-        `in ${s.slices} slices of ${s.slice_seconds} s alternating with as many slices of the baseline; `
-      : `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per run after ${s.warmup_seconds} s of warm-up; `) +
+    `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per route after ${s.warmup_seconds} s of warm-up, ` +
+      `in ${s.slices} slices of ${s.slice_seconds} s alternating with as many slices of the baseline; ` +
       `the service ${s.service_build} with NODE_ENV=production and LOG_LEVEL=${s.log_level}, its log lines going to a file. ` +
       'Produced by `npm run bench` (bench/README.md explains it); results.json holds the same and more.',
     '',
@@ -171,12 +168,8 @@ export function markdown(res: Results, analysis: string | null = null): string {
   lines.push(
     `Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, ` +
       `p99 ${res.baseline.p99_ms} ms, the mean of ${res.baseline.runs.length} runs (${res.baseline.runs.map((r) => r.rps).join(', ')} req/s): ` +
-      (sliced
-        ? 'one with each route, in slices alternating with the route\'s (baseline, route, route, baseline...). A route is compared with its own ' +
-          '(the "baseline req/s" column), so both sides of the ratio were measured within the same seconds.'
-        : res.settings.baseline_after_every_route
-          ? 'one before the first route and one after each. A route is compared with the mean of the two runs around it (the "baseline req/s" column).'
-          : 'one before the first route and one after the last; every route is compared with the first.'),
+      'one with each route, in slices alternating with the route\'s (baseline, route, route, baseline...). A route is compared with its own ' +
+      '(the "baseline req/s" column), so both sides of the ratio were measured within the same seconds.',
   );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
   lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
@@ -199,8 +192,8 @@ export function markdown(res: Results, analysis: string | null = null): string {
       '## Growth with the user count',
       '',
       `POST /totp/verify with wrong codes, on ${g.users_small.toLocaleString('en-US')} users and on ${g.users_large.toLocaleString('en-US')} users ` +
-        '(each population has its own database and service process), measured in pairs after the runs above' +
-        (sliced ? `, each pair in ${s.slices} slices of ${s.slice_seconds} s alternating between the two populations:` : ', back to back:'),
+        '(each population has its own database and service process), measured in pairs after the runs above, ' +
+        `each pair in ${res.settings.slices} slices of ${res.settings.slice_seconds} s alternating between the two populations:`,
       '',
       `| pair | ${g.users_small.toLocaleString('en-US')} users req/s | ${g.users_large.toLocaleString('en-US')} users req/s | large / small | CPU µs/req small | CPU µs/req large |`,
       '|---:|---:|---:|---:|---:|---:|',

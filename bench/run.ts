@@ -60,11 +60,9 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     API_KEY: apiKey,
     DATA_KEY: dataKey,
-    DATA_DIR: dataDir,
     KEYS_DIR: keysDir,
     PRIVATE_KEY_PATH: privateKeyPath,
     PUBLIC_KEY_PATH: publicKeyPath,
-    CRON_DIR: join(work, 'cron'),
     RATE_LIMIT_MAX: '100000',
     RATE_LIMIT_WINDOW_SECONDS: '1',
     LOCKOUT_THRESHOLD: '100',
@@ -81,19 +79,24 @@ async function main(): Promise<void> {
     ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir, '--cpu-prof-name', 'baseline.cpuprofile'] } : opts.perf ? { nodeArgs: perfArgs('baseline') } : {}),
   });
   procs.push(baseline);
-  const service = await startProcess({
-    name: 'service',
-    entry: entries.server,
-    fromSource: opts.fromSource,
-    env: serviceEnv,
-    port: await freePort(),
-    cwd: opts.root,
-    logDir,
-    readyPath: '/health',
-    ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: perfArgs('service') } : {}),
-  });
-  procs.push(service);
-  const serviceUrl = `http://127.0.0.1:${service.port}`;
+  // The service processes: one for the RPA routes, and one per user population (below), each on
+  // a database of its own, with the same settings.
+  const startService = async (name: string, dir: string): Promise<{ proc: Managed; url: string }> => {
+    const proc = await startProcess({
+      name,
+      entry: entries.server,
+      fromSource: opts.fromSource,
+      env: { ...serviceEnv, DATA_DIR: dir, CRON_DIR: join(work, `cron-${name}`) },
+      port: await freePort(),
+      cwd: opts.root,
+      logDir,
+      readyPath: '/health',
+      ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: perfArgs(name) } : {}),
+    });
+    procs.push(proc);
+    return { proc, url: `http://127.0.0.1:${proc.port}` };
+  };
+  const { proc: service, url: serviceUrl } = await startService('service', dataDir);
 
   // The seed goes in the way a client sends it: openssl-encrypted, through POST /decrypt-seed.
   const seed = randomBytes(32);
@@ -188,29 +191,14 @@ async function main(): Promise<void> {
   for (const s of [rpa.generate, rpa.verifyInvalid, rpa.verifyValid, rpa.otpSecure]) await measureRoute(s);
 
   // Per-user verification on a small and a large enrolled population, each on its own database
-  // and service process, started here with the same settings: two processes with the same history
+  // and service process, started here: two processes with the same history
   // (enrolment, then the same runs), so that a growth pair compares the populations and nothing
   // else (not a process that has served the RPA routes, with other JIT and heap state).
   const notes: string[] = [];
   const enrolment: Record<string, unknown>[] = [];
   const usersWanted = !opts.only || opts.only.some((k) => k.startsWith('totp_verify'));
-  const startUsersService = async (name: string, dir: string): Promise<{ proc: Managed; url: string }> => {
-    const proc = await startProcess({
-      name,
-      entry: entries.server,
-      fromSource: opts.fromSource,
-      env: { ...serviceEnv, DATA_DIR: dir, CRON_DIR: join(work, `cron-${name}`) },
-      port: await freePort(),
-      cwd: opts.root,
-      logDir,
-      readyPath: '/health',
-      ...(opts.profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] } : opts.perf ? { nodeArgs: perfArgs(name) } : {}),
-    });
-    procs.push(proc);
-    return { proc, url: `http://127.0.0.1:${proc.port}` };
-  };
-  const small = usersWanted ? await startUsersService('service-small', dataDirSmall) : { proc: service, url: serviceUrl };
-  const large = usersWanted ? await startUsersService('service-large', dataDirLarge) : { proc: service, url: serviceUrl };
+  const small = usersWanted ? await startService('service-small', dataDirSmall) : { proc: service, url: serviceUrl };
+  const large = usersWanted ? await startService('service-large', dataDirLarge) : { proc: service, url: serviceUrl };
   const phases: UserPhase[] = usersWanted
     ? await userPhases({
         dataKey,
