@@ -1,10 +1,24 @@
-import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
 // The code log of API.md: "2026-11-23 14:05:00 - 2FA Code: 482910", UTC, one whole line per
-// tick, bounded in size. One appendFileSync call per line: a single write(2) on an O_APPEND
-// descriptor, so a reader never sees half a line. Past the bound the file is renamed to
-// last_code.txt.1 (replacing the previous one) before the line is written: at most two files.
+// tick, bounded in size: past the bound the file is renamed to last_code.txt.1 (replacing the
+// previous one) before the line is written, so there are at most two files.
+//
+// "Never a torn line" holds for readers too. One append is one write(2), and writers on
+// O_APPEND never interleave; but Linux makes a buffered write visible page by page (the file
+// size moves at each page the data is copied into), so a reader could see the first part of a
+// line that crosses a 4 KiB boundary, which is one line in ~105 (measured: the only torn reads
+// were at multiples of 4096). Such a line is written to a copy of the file that then replaces
+// it (rename is atomic: a reader opens the old file or the new one, both whole). Every other
+// line is a plain append. Writers take a lock file for the check-and-write, so an append to
+// the old file cannot be lost to the rename, whether they are tasks of one process or several
+// workers on the same volume.
+
+const PAGE = 4096; // the smallest page-cache unit: a larger page or folio is a multiple of it
+const LOCK_STALE_MS = 10_000; // a holder keeps the lock for milliseconds; older means it died
+const LOCK_RETRY_MS = 2;
 
 export const CODE_LOG_FILE = 'last_code.txt';
 
@@ -23,6 +37,8 @@ export type CodeLogDeps = {
 
 export function createCodeLog(deps: CodeLogDeps) {
   const file = join(deps.dir, CODE_LOG_FILE);
+  const lockFile = join(deps.dir, `.${CODE_LOG_FILE}.lock`);
+  const copyFile = join(deps.dir, `.${CODE_LOG_FILE}.${process.pid}.tmp`);
   mkdirSync(deps.dir, { recursive: true });
 
   function sizeOf(path: string): number {
@@ -31,6 +47,45 @@ export function createCodeLog(deps: CodeLogDeps) {
     } catch {
       return 0;
     }
+  }
+
+  /** Runs `write` holding the lock file (O_EXCL create), taking over one left by a writer that died. */
+  async function locked(write: () => void): Promise<void> {
+    for (;;) {
+      try {
+        closeSync(openSync(lockFile, 'wx'));
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      try {
+        if (Date.now() - statSync(lockFile).mtimeMs > LOCK_STALE_MS) unlinkSync(lockFile);
+      } catch {
+        // released (or taken over) meanwhile: try again
+      }
+      await sleep(LOCK_RETRY_MS);
+    }
+    try {
+      write();
+    } finally {
+      unlinkSync(lockFile);
+    }
+  }
+
+  function append(line: Buffer): void {
+    let size = sizeOf(file);
+    if (size > 0 && size + line.length > deps.maxBytes) {
+      renameSync(file, `${file}.1`);
+      size = 0;
+    }
+    if (Math.floor(size / PAGE) === Math.floor((size + line.length - 1) / PAGE)) {
+      appendFileSync(file, line);
+      return;
+    }
+    // Crosses a page boundary: the whole new file appears at once.
+    copyFileSync(file, copyFile);
+    appendFileSync(copyFile, line);
+    renameSync(copyFile, file);
   }
 
   return {
@@ -43,8 +98,7 @@ export function createCodeLog(deps: CodeLogDeps) {
         return false;
       }
       const line = Buffer.from(formatCodeLine(timeMs, code));
-      if (sizeOf(file) + line.length > deps.maxBytes) renameSync(file, `${file}.1`);
-      appendFileSync(file, line);
+      await locked(() => append(line));
       return true;
     },
   };

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,6 +52,50 @@ describe('the code log', () => {
     expect(current.split('\n').filter(Boolean)).toHaveLength(5);
     expect(current.endsWith('2026-01-01 00:24:00 - 2FA Code: 000000\n')).toBe(true);
     expect(existsSync(join(dir, 'last_code.txt.2'))).toBe(false);
+  });
+
+  it('replaces the file, never appends to it, when a line would cross a 4 KiB page (a reader could see its first part)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'last_code.txt');
+    const log = createCodeLog({ dir, maxBytes: 1 << 20, codeAt: async () => '654321', warn: () => {} });
+    const lineBytes = formatCodeLine(0, '000000').length;
+    const replaced: number[] = [];
+    let ino = -1;
+    for (let i = 0; i < 320; i++) {
+      await log.tick(Date.UTC(2026, 0, 1, 0, 0, i));
+      const now = statSync(file).ino;
+      if (ino !== -1 && now !== ino) replaced.push(i);
+      ino = now;
+    }
+    // Line i spans bytes [39 i, 39 i + 38]: those that cross a multiple of 4096.
+    const crossing = [...Array(320).keys()].filter((i) => i > 0 && Math.floor((lineBytes * i) / 4096) !== Math.floor((lineBytes * (i + 1) - 1) / 4096));
+    expect(crossing).toEqual([105, 210, 315]);
+    expect(replaced).toEqual(crossing);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(320);
+    expect(lines[319]).toBe('2026-01-01 00:05:19 - 2FA Code: 654321');
+    expect(readdirSync(dir)).toEqual(['last_code.txt']); // no lock or copy left behind
+  });
+
+  it('waits for another writer’s lock, and takes over one left by a writer that died', async () => {
+    const dir = tmp();
+    const lock = join(dir, '.last_code.txt.lock');
+    const log = createCodeLog({ dir, maxBytes: 1 << 20, codeAt: async () => '111111', warn: () => {} });
+    writeFileSync(lock, '');
+    let written = false;
+    const tick = log.tick(Date.UTC(2026, 0, 1)).then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(written).toBe(false);
+    unlinkSync(lock);
+    await tick;
+    expect(readFileSync(join(dir, 'last_code.txt'), 'utf8')).toBe('2026-01-01 00:00:00 - 2FA Code: 111111\n');
+
+    writeFileSync(lock, '');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    await log.tick(Date.UTC(2026, 0, 1, 0, 1));
+    expect(readFileSync(join(dir, 'last_code.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('never shows a reader a torn line while several writers append at once', async () => {
