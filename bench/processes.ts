@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { closeSync, cpSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,9 @@ export const BUILD_DIR_NAME = join('node_modules', '.cache', 'two-factor-bench')
  */
 export async function buildCompiled(root: string): Promise<{ server: string; baseline: string }> {
   const out = join(root, BUILD_DIR_NAME);
+  // From scratch: a file left by an earlier build of another checkout (a migration this one
+  // does not have) would otherwise run with this one.
+  rmSync(out, { recursive: true, force: true });
   await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.bench.json')], {
     cwd: root,
     maxBuffer: 16 * 1024 * 1024,
