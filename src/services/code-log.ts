@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
@@ -82,10 +82,15 @@ export function createCodeLog(deps: CodeLogDeps) {
       appendFileSync(file, line);
       return;
     }
-    // Crosses a page boundary: the whole new file appears at once.
-    copyFileSync(file, copyFile);
-    appendFileSync(copyFile, line);
-    renameSync(copyFile, file);
+    // Crosses a page boundary: the whole new file appears at once, or nothing changes.
+    try {
+      copyFileSync(file, copyFile);
+      appendFileSync(copyFile, line);
+      renameSync(copyFile, file);
+    } catch (error) {
+      rmSync(copyFile, { force: true });
+      throw error;
+    }
   }
 
   return {
