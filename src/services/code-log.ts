@@ -68,7 +68,7 @@ export function createCodeLog(deps: CodeLogDeps) {
     try {
       write();
     } finally {
-      unlinkSync(lockFile);
+      rmSync(lockFile, { force: true }); // gone only if a writer took it over after 10 s
     }
   }
 
