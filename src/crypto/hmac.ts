@@ -8,7 +8,7 @@ export function hmacSha256(key: string | Buffer, message: string | Buffer): Buff
 }
 
 export function hmacSha256Hex(key: string | Buffer, message: string | Buffer): string {
-  return createHmac('sha256', key).update(message).digest('hex');
+  return hmacSha256(key, message).toString('hex');
 }
 
 export function sha256Hex(data: string | Buffer): string {

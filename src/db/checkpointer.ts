@@ -62,7 +62,9 @@ const tick = (done) => {
     checkpoint('TRUNCATE');
     return done();
   }
-  if (!workerData.quiesce || used <= workerData.maxWalBytes) return done();
+  // Without a checkpoint's own count (it failed) the file size is no guide: it stays past the
+  // bound after the WAL starts over. Try again at the next tick.
+  if (!workerData.quiesce || !r || used <= workerData.maxWalBytes) return done();
   // Catch up with the writer first (it went on writing during that checkpoint), so that it is
   // held only while the last few frames are copied back.
   for (let i = 0; i < 4 && r && r.log - r.checkpointed > 256; i++) r = checkpoint('PASSIVE');

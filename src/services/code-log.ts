@@ -38,7 +38,8 @@ export type CodeLogDeps = {
 export function createCodeLog(deps: CodeLogDeps) {
   const file = join(deps.dir, CODE_LOG_FILE);
   const lockFile = join(deps.dir, `.${CODE_LOG_FILE}.lock`);
-  const copyFile = join(deps.dir, `.${CODE_LOG_FILE}.${process.pid}.tmp`);
+  // Used only under the lock: one name will do, and a copy a dead writer left is overwritten.
+  const copyFile = join(deps.dir, `.${CODE_LOG_FILE}.tmp`);
   mkdirSync(deps.dir, { recursive: true });
 
   function sizeOf(path: string): number {
