@@ -1,9 +1,10 @@
-import { createHmac, hash, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 // Hashes here are one-shot (crypto.hash, Node 20.12+): no Hash object and stream per call, which
 // mattered on the per-request paths (the API key, a signed request's body; issue 5).
 
-export function hmacSha256(key: string | Buffer, message: string | Buffer): Buffer {
+/** A key used for many HMACs is best made a KeyObject once (createSecretKey): ~0.9 µs less per HMAC. */
+export function hmacSha256(key: string | Buffer | KeyObject, message: string | Buffer): Buffer {
   return createHmac('sha256', key).update(message).digest();
 }
 
@@ -15,15 +16,14 @@ export function sha256Hex(data: string | Buffer): string {
   return hash('sha256', data, 'hex');
 }
 
-export function sha256(data: string | Buffer): Buffer {
-  return hash('sha256', data, 'buffer');
-}
-
 /**
- * Constant-time comparison of a given value with a secret known by its sha256 digest. The given
- * side is hashed first, so neither its length nor the position of the first difference shows in
- * the timing.
+ * Whether `given` equals `secret`, with timingSafeEqual over the secret's bytes: a given value of
+ * another length is compared as the secret against itself (the same work) and fails, so neither
+ * the position of a difference nor the secret's length shows in the timing. ~0.25 µs, where
+ * hashing the given value to compare digests cost ~1.4 µs on every request (issue 5).
  */
-export function safeEqualToDigest(a: string | Buffer, bDigest: Buffer): boolean {
-  return timingSafeEqual(sha256(a), bDigest);
+export function constantTimeEqual(given: string, secret: Buffer): boolean {
+  const g = Buffer.from(given, 'utf8');
+  const sameLength = g.length === secret.length;
+  return timingSafeEqual(sameLength ? g : secret, secret) && sameLength;
 }
