@@ -2,10 +2,10 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { genReqId, registerRequestLog } from '../src/http/plugins/request-log.js';
 import { createLogger } from '../src/logger.js';
 
-// The benchmark's baseline: the same Fastify, the same logger (createLogger: level, redaction,
-// ISO timestamps), the same request ids and the same one-line-per-request log plugin as the
-// service, serving one trivial JSON route. Whatever the service costs beyond this is the
-// service's own work: auth, validation, crypto, SQLite, audit.
+// The benchmark's baseline: the same Fastify, the same logger (createLogger: level, the
+// censoring of secret fields, ISO timestamps), the same request ids and the same
+// one-line-per-request log plugin as the service, serving one trivial JSON route. Whatever the
+// service costs beyond this is the service's own work: auth, validation, crypto, SQLite, audit.
 
 const port = Number(process.env.PORT ?? '0');
 const app = Fastify({
