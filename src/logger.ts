@@ -31,38 +31,61 @@ const isPlain = (v: object) => {
 
 /**
  * The value with every field named in SECRET_KEYS replaced by CENSOR, in plain objects and
- * arrays down to MAX_DEPTH (deeper ones are replaced whole). Anything else (errors, buffers,
- * class instances) is left to pino's serializers. Copies only what it changes: a log object
- * without a secret field (every request line) is returned as it is, with no allocation.
+ * arrays down to MAX_DEPTH (deeper ones, and an object that contains itself, are replaced whole).
+ * Anything else (errors, buffers, class instances) is left to pino's serializers. Copies only
+ * what it changes: a log object without a secret field (every request line) is returned as it
+ * is, with no allocation.
  *
  * This replaces pino's `redact` paths (issue 5): with wildcard paths, pino ran its redactor on
  * every field of every line (a clone, the path walk and a JSON.stringify per field), several µs
  * per request, and the paths only reached two levels deep.
  */
-export function censorSecrets<T>(value: T, depth = 0): T {
+export function censorSecrets<T>(value: T): T {
+  return isFlatAndClean(value) ? value : (censor(value, []) as T);
+}
+
+/** A plain object of plain values and no secret field: nothing to do (the common case). */
+function isFlatAndClean(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) return false;
+  if (!isPlain(value)) return true; // an error, a buffer...: pino's serializers
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (SECRET_KEYS.has(key) || (typeof v === 'object' && v !== null)) return false;
+  }
+  return true;
+}
+
+/** `parents`: the objects being censored above this one (a cycle is censored, not followed). */
+function censor(value: unknown, parents: object[]): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
+  const isArray = Array.isArray(value);
+  if (!isArray && !isPlain(value)) return value;
+  if (parents.length >= MAX_DEPTH || parents.includes(value)) return CENSOR;
+  parents.push(value);
+  let out: Record<string, unknown> | unknown[] | undefined;
+  if (isArray) {
+    let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const v = value[i] as unknown;
-      const c = depth >= MAX_DEPTH && typeof v === 'object' && v !== null ? CENSOR : censorSecrets(v, depth + 1);
-      if (c !== v) (out ??= value.slice())[i] = c;
+      const c = censor(v, parents);
+      if (c !== v) (copy ??= value.slice())[i] = c;
     }
-    return (out ?? value) as T;
+    out = copy;
+  } else {
+    const obj = value as Record<string, unknown>;
+    for (const key in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      const v = obj[key];
+      let c: unknown;
+      if (SECRET_KEYS.has(key)) c = v === undefined ? v : CENSOR;
+      else if (typeof v !== 'object' || v === null) continue;
+      else c = censor(v, parents);
+      if (c !== v) ((out ??= { ...obj }) as Record<string, unknown>)[key] = c;
+    }
   }
-  if (!isPlain(value)) return value;
-  let out: Record<string, unknown> | undefined;
-  const obj = value as Record<string, unknown>;
-  for (const key in obj) {
-    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-    const v = obj[key];
-    let c: unknown;
-    if (SECRET_KEYS.has(key)) c = v === undefined ? v : CENSOR;
-    else if (typeof v !== 'object' || v === null) continue;
-    else c = depth >= MAX_DEPTH ? CENSOR : censorSecrets(v, depth + 1);
-    if (c !== v) (out ??= { ...obj })[key] = c;
-  }
-  return (out ?? value) as T;
+  parents.pop();
+  return out ?? value;
 }
 
 export function createLogger(level: string, stream?: DestinationStream): Logger {

@@ -56,3 +56,17 @@ describe('log censoring', () => {
     expect('code' in line).toBe(false);
   });
 });
+
+it('censors an object that contains itself instead of following it, so nothing inside leaks', () => {
+  const looped: Record<string, unknown> = { code: '987654', note: 'n' };
+  looped.self = looped;
+  looped.list = [looped];
+  const out = censorSecrets(looped) as Record<string, unknown>;
+  expect(out.code).toBe(CENSOR);
+  expect(out.self).toBe(CENSOR);
+  expect(out.list).toEqual([CENSOR]);
+  const logger = createLogger('info', captureStream());
+  mustNotLog('987654');
+  logger.info({ looped }, 'cycle');
+  expect(leaks()).toEqual([]);
+});
