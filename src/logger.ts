@@ -41,51 +41,41 @@ const isPlain = (v: object) => {
  * per request, and the paths only reached two levels deep.
  */
 export function censorSecrets<T>(value: T): T {
-  return isFlatAndClean(value) ? value : (censor(value, []) as T);
+  return censor(value, TOP) as T;
 }
 
-/** A plain object of plain values and no secret field: nothing to do (the common case). */
-function isFlatAndClean(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return true;
-  if (Array.isArray(value)) return false;
-  if (!isPlain(value)) return true; // an error, a buffer...: pino's serializers
-  for (const key in value) {
-    const v = (value as Record<string, unknown>)[key];
-    if (SECRET_KEYS.has(key) || (typeof v === 'object' && v !== null)) return false;
-  }
-  return true;
-}
+const TOP: readonly object[] = [];
+const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
 
 /** `parents`: the objects being censored above this one (a cycle is censored, not followed). */
-function censor(value: unknown, parents: object[]): unknown {
-  if (typeof value !== 'object' || value === null) return value;
+function censor(value: unknown, parents: readonly object[]): unknown {
+  if (!isObject(value)) return value;
   const isArray = Array.isArray(value);
   if (!isArray && !isPlain(value)) return value;
   if (parents.length >= MAX_DEPTH || parents.includes(value)) return CENSOR;
-  parents.push(value);
-  let out: Record<string, unknown> | unknown[] | undefined;
+  // The path for what is nested in this value, made only when something nested is reached.
+  let path: object[] | undefined;
   if (isArray) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const v = value[i] as unknown;
-      const c = censor(v, parents);
+      const c = isObject(v) ? censor(v, (path ??= [...parents, value])) : v;
       if (c !== v) (copy ??= value.slice())[i] = c;
     }
-    out = copy;
-  } else {
-    const obj = value as Record<string, unknown>;
-    for (const key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-      const v = obj[key];
-      let c: unknown;
-      if (SECRET_KEYS.has(key)) c = v === undefined ? v : CENSOR;
-      else if (typeof v !== 'object' || v === null) continue;
-      else c = censor(v, parents);
-      if (c !== v) ((out ??= { ...obj }) as Record<string, unknown>)[key] = c;
-    }
+    return copy ?? value;
   }
-  parents.pop();
-  return out ?? value;
+  const obj = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+    const v = obj[key];
+    let c: unknown;
+    if (SECRET_KEYS.has(key)) c = v === undefined ? v : CENSOR;
+    else if (isObject(v)) c = censor(v, (path ??= [...parents, value]));
+    else continue;
+    if (c !== v) (copy ??= { ...obj })[key] = c;
+  }
+  return copy ?? value;
 }
 
 export function createLogger(level: string, stream?: DestinationStream): Logger {
