@@ -98,7 +98,7 @@ export type Results = {
   machine: Machine;
   at_end: Contention;
   settings: Record<string, string | number | boolean>;
-  baseline: { label: string; rps: number; p50_ms: number; p99_ms: number; runs: (LoadResult & { peak_rss_mb: number; cpu_us_per_request: number })[] };
+  baseline: { label: string; rps: number; p50_ms: number; p99_ms: number; runs: (LoadResult & { peak_rss_mb: number; cpu_us_per_request: number; /** The route's requests it was sent, e.g. "POST /verify-2fa". */ request: string })[] };
   openssl: OpensslSpeed | null;
   enrolment: Record<string, unknown>[];
   routes: RouteResult[];
@@ -166,10 +166,12 @@ export function markdown(res: Results, analysis: string | null = null): string {
     '',
   );
   lines.push(
-    `Baseline (same Fastify, logger and request-log plugin, one trivial JSON route): **${res.baseline.rps} req/s**, p50 ${res.baseline.p50_ms} ms, ` +
-      `p99 ${res.baseline.p99_ms} ms, the mean of ${res.baseline.runs.length} runs (${res.baseline.runs.map((r) => r.rps).join(', ')} req/s): ` +
-      'one with each route, in slices alternating with the route\'s (baseline, route, route, baseline...). A route is compared with its own ' +
-      '(the "baseline req/s" column), so both sides of the ratio were measured within the same seconds.',
+    'Baseline: the same Fastify, logger and request-log plugin, sent the same requests as each route (method, path, query, ' +
+      'headers and body) and answering each with a trivial JSON object, so the framework\'s own cost for that request is on both ' +
+      `sides of the ratio. ${res.baseline.runs.length} runs, one with each route, in slices alternating with the route's ` +
+      `(baseline, route, route, baseline...): ${res.baseline.runs.map((r) => r.rps).join(', ')} req/s (mean **${res.baseline.rps}**, ` +
+      `p50 ${res.baseline.p50_ms} ms, p99 ${res.baseline.p99_ms} ms). A route is compared with its own (the "baseline req/s" column), ` +
+      'so both sides of the ratio were measured within the same seconds.',
   );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
   lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');

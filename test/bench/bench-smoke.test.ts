@@ -48,6 +48,11 @@ describe('npm run bench (tiny mode)', () => {
     // Each route is measured with its own baseline run (slices: one each, here; bench/load.ts merges more).
     expect(results.settings).toMatchObject({ slices: 1, slice_seconds: 1 });
     expect(results.baseline.runs).toHaveLength(results.routes.length);
+    // ... and that run was sent the route's own requests, all answered 200 by the trivial route.
+    expect(results.baseline.runs.map((b: { request: string }) => b.request)).toEqual(
+      results.routes.map((r: { label: string }) => /^(GET|POST) \/[a-z0-9/-]+/.exec(r.label)?.[0]),
+    );
+    for (const b of results.baseline.runs) expect(Object.keys(b.statuses), b.request).toEqual(['200']);
 
     const keys = results.routes.map((r: { key: string }) => r.key);
     expect(keys).toEqual(
