@@ -5,10 +5,11 @@ import { createLogger } from '../src/logger.js';
 // The benchmark's baseline: the same Fastify, the same logger (createLogger: level, the
 // censoring of secret fields, ISO timestamps), the same request ids and the same
 // one-line-per-request log plugin as the service, answering every request with a trivial JSON
-// object. run.ts sends it the very requests it sends the service (method, path, query, headers
-// and body), so the framework's own cost for each request (parsing its headers, reading and
-// parsing a JSON body, routing, the log line) is on both sides of the ratio, and whatever the
-// service costs beyond this is the service's own work: auth, validation, crypto, SQLite, audit.
+// object. run.ts sends it requests of the same shape as each route's (one request of the route's
+// scenario: method, path and query, headers and body), so the framework's own cost for such a
+// request (parsing its headers, reading and parsing a JSON body, routing, the log line) is on
+// both sides of the ratio, and whatever the service costs beyond this is the service's own
+// work: auth, validation, crypto, SQLite, audit.
 
 /** Every route the bench measures (run.ts refuses a baseline answer other than 200). */
 const MEASURED: [method: 'GET' | 'POST', url: string][] = [

@@ -64,6 +64,10 @@ export type RouteResult = LoadResult & {
   /** Baseline CPU per request / this route's: what the ratio would be with a whole core each. */
   cpu_ratio_to_baseline: number;
   peak_rss_mb: number;
+  /** The bench process's CPU (autocannon and the per-request work) during the route's slices, % of one core. */
+  load_generator_cpu_percent: number;
+  /** The same during the baseline's slices: near 100, the load generator set the baseline's rate. */
+  baseline_load_generator_cpu_percent: number;
   /** Writes per SQLite transaction during the run (group commit); absent for routes that write nothing. */
   writes_per_commit?: number;
   ratio_to_openssl?: number;
@@ -174,13 +178,13 @@ export function markdown(res: Results, analysis: string | null = null): string {
       'so both sides of the ratio were measured within the same seconds.',
   );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
-  lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit | peak RSS MB | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit | peak RSS MB | load generator CPU %, baseline / route | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of res.routes) {
     const mix = Object.entries(r.outcomes ?? r.statuses)
       .map(([k, v]) => `${k}: ${v}`)
       .join(', ');
     const extra = r.ratio_to_openssl !== undefined ? ` (${r2(r.ratio_to_openssl)} × openssl)` : '';
-    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.baseline_rps} | ${r2(r.ratio_to_baseline)}${extra} | ${r.cpu_us_per_request} (${r2(r.cpu_ratio_to_baseline)}) | ${r.writes_per_commit ?? '-'} | ${r.peak_rss_mb} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
+    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.baseline_rps} | ${r2(r.ratio_to_baseline)}${extra} | ${r.cpu_us_per_request} (${r2(r.cpu_ratio_to_baseline)}) | ${r.writes_per_commit ?? '-'} | ${r.peak_rss_mb} | ${r.baseline_load_generator_cpu_percent} / ${r.load_generator_cpu_percent} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
   }
   lines.push('', `Service peak RSS over the whole run (kernel high-water mark, VmHWM): **${res.service_peak_rss_mb} MB**.`);
   if (res.enrolment.length > 0) {
@@ -223,6 +227,10 @@ const STANDING_NOTES = [
     'loses; the CPU µs/req column moves much less with the neighbours and is the better guide there.',
   'The "CPU µs/req (× baseline)" column is the service process\'s user+system time (all threads) per request, and the ' +
     'baseline\'s CPU per request divided by it.',
+  'The "load generator CPU %" column is the bench process\'s CPU time (autocannon, and the scenario\'s work per request: ' +
+    'a signature, a user\'s current code) over the slices\' wall time, during the baseline\'s slices and the route\'s. ' +
+    'The baseline is sent the route\'s own requests; near 100 % the load generator, not the baseline, would set its rate ' +
+    '(a note says so when it passes 90 %).',
   'The "writes / commit" column is how many writes shared each SQLite transaction during the run (group commit, ' +
     'src/db/group-commit.ts: the writes of one event-loop turn commit together), from the service\'s /metrics.',
 ];

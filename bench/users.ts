@@ -32,6 +32,7 @@ export type UserPhaseOptions = {
 };
 
 const BATCH = 10_000;
+const SECRET_BYTES = 20;
 export const benchUserId = (i: number) => `bench-user-${i}`;
 
 export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
@@ -46,7 +47,20 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
   }
 
   const secretKey = randomBytes(32);
-  const secretOf = (i: number) => createHmac('sha256', secretKey).update(benchUserId(i)).digest().subarray(0, 20);
+  // Each secret is derived once and kept (20 bytes a user): the load generator must spend
+  // next to nothing per request, or it, not the process it loads, sets the rate. That matters
+  // most on the baseline, which is sent these same requests and answers them in ~35 µs.
+  const users = Math.max(o.small.users, o.large.users);
+  const secrets = Buffer.alloc(users * SECRET_BYTES);
+  const derived = new Uint8Array(users);
+  const secretOf = (i: number) => {
+    const at = i * SECRET_BYTES;
+    if (derived[i] === 0) {
+      createHmac('sha256', secretKey).update(benchUserId(i)).digest().copy(secrets, at, 0, SECRET_BYTES);
+      derived[i] = 1;
+    }
+    return secrets.subarray(at, at + SECRET_BYTES);
+  };
   const keyRing = new KeyRing(dataKeyFromBase64(o.dataKey));
 
   async function enrol(target: PopulationTarget): Promise<Record<string, unknown>> {
@@ -102,6 +116,9 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
 
   // Per request: a user drawn at random from the population, and that user's current code (or
   // a wrong one). A user drawn twice in one 30 s step is a replay (401), as it would be live.
+  // A wrong code is six random digits: one HMAC fewer per request than the current code, and
+  // as wrong as any a guesser sends; it matches one of the three steps the service accepts once
+  // in ~330,000 requests, and is then a success like any other (counted as `guessed`).
   const scenario = (users: number, key: string, label: string, valid: boolean): Scenario => ({
     key,
     label,
@@ -111,25 +128,27 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
     body: '{}',
     perRequest: () => {
       const i = Math.floor(Math.random() * users);
-      const now = Date.now();
-      let code = totp(secretOf(i), DEFAULT_PARAMS, now);
-      if (!valid) {
-        // A wrong code must match none of the steps the server may check (it may already be in
-        // the next step when the request lands), or one request in a few thousand succeeds.
-        const near = new Set([-2, -1, 0, 1, 2].map((d) => totp(secretOf(i), DEFAULT_PARAMS, now + d * DEFAULT_PARAMS.period * 1000)));
-        let n = Number(code);
-        do n = (n + 500_009) % 1_000_000;
-        while (near.has(String(n).padStart(6, '0')));
-        code = String(n).padStart(6, '0');
-      }
+      const code = valid ? totp(secretOf(i), DEFAULT_PARAMS, Date.now()) : String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
       return { body: `{"user_id":"${benchUserId(i)}","otp":"${code}"}` };
     },
-    expect: valid ? [200, 401] : [401],
+    expect: [200, 401],
     classify: (status, text) =>
-      status === 200 ? 'success' : status === 401 ? (valid ? 'replay' : 'invalid') : status === 429 ? (text.includes('LOCKED') ? 'locked' : 'rate_limited') : `status_${status}`,
+      status === 200
+        ? valid
+          ? 'success'
+          : 'guessed'
+        : status === 401
+          ? valid
+            ? 'replay'
+            : 'invalid'
+          : status === 429
+            ? text.includes('LOCKED')
+              ? 'locked'
+              : 'rate_limited'
+            : `status_${status}`,
     note: valid
       ? 'a random enrolled user and its current code: charge, AES-GCM open, window check, step claim, settle with an audit row; a user drawn again within the step is a replay'
-      : 'a random enrolled user and a wrong code: charge, window check, settle as a failure with an audit row',
+      : 'a random enrolled user and six random digits: charge, window check, settle as a failure with an audit row',
   });
 
   const phase = (population: Population, valid: boolean, first: boolean): UserPhase => {

@@ -64,7 +64,15 @@ describe('npm run bench (tiny mode)', () => {
     expect(results.growth).toMatchObject({ users_small: 200, users_large: 1000, rounds: [{ small_rps: expect.any(Number), large_rps: expect.any(Number) }] });
     expect(results.targets.map((t: { target: string }) => t.target)).toEqual(expect.arrayContaining([expect.stringMatching(/^POST \/totp\/verify \(wrong codes\): req\/s at 1000 users vs 200 users/)]));
     for (const r of results.routes) {
-      expect(r, r.key).toMatchObject({ rps: expect.any(Number), p50Ms: expect.any(Number), p99Ms: expect.any(Number), ratio_to_baseline: expect.any(Number), peak_rss_mb: expect.any(Number) });
+      expect(r, r.key).toMatchObject({
+        rps: expect.any(Number),
+        p50Ms: expect.any(Number),
+        p99Ms: expect.any(Number),
+        ratio_to_baseline: expect.any(Number),
+        peak_rss_mb: expect.any(Number),
+        load_generator_cpu_percent: expect.any(Number),
+        baseline_load_generator_cpu_percent: expect.any(Number),
+      });
       expect(r.requests, r.key).toBeGreaterThan(0);
       // Every response is one the scenario was built to receive: no 401 from a wrong key or a
       // bad signature, no 5xx. A broken scenario would otherwise measure an error path.
