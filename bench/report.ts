@@ -170,9 +170,10 @@ export function markdown(res: Results, analysis: string | null = null): string {
     '',
   );
   lines.push(
-    'Baseline: the same Fastify, logger and request-log plugin, sent the same requests as each route (method, path, query, ' +
-      'headers and body) and answering each with a trivial JSON object, so the framework\'s own cost for that request is on both ' +
-      `sides of the ratio. ${res.baseline.runs.length} runs, one with each route, in slices alternating with the route's ` +
+    'Baseline: the same Fastify, logger and request-log plugin, sent requests of the same shape as each route\'s (one request ' +
+      'made by the route\'s scenario: method, path and query, headers and body, sent again and again) and answering each with a ' +
+      'trivial JSON object, so the framework\'s own cost for such a request is on both sides of the ratio. ' +
+      `${res.baseline.runs.length} runs, one with each route, in slices alternating with the route's ` +
       `(baseline, route, route, baseline...): ${res.baseline.runs.map((r) => r.rps).join(', ')} req/s (mean **${res.baseline.rps}**, ` +
       `p50 ${res.baseline.p50_ms} ms, p99 ${res.baseline.p99_ms} ms). A route is compared with its own (the "baseline req/s" column), ` +
       'so both sides of the ratio were measured within the same seconds.',
