@@ -114,6 +114,8 @@ export type Results = {
 
 export const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 const r2 = (n: number) => Math.round(n * 100) / 100;
+/** Two decimals, unless they would round a miss up to the target (0.898 is not shown as 0.9) or a hit down. */
+export const judged = (n: number, wanted: number) => (r2(n) >= wanted === n >= wanted ? `${r2(n)}` : `${(n >= wanted ? Math.ceil : Math.floor)(n * 1000) / 1000}`);
 
 export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
   const byKey = new Map(res.routes.map((r) => [r.key, r]));
@@ -121,7 +123,7 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
   const ratio = (key: string, wanted: number, name: string) => {
     const r = byKey.get(key);
     if (!r) return;
-    targets.push({ target: `${name}: requests/s vs baseline`, wanted: `>= ${wanted}`, got: `${r2(r.ratio_to_baseline)}`, met: r.ratio_to_baseline >= wanted });
+    targets.push({ target: `${name}: requests/s vs baseline`, wanted: `>= ${wanted}`, got: judged(r.ratio_to_baseline, wanted), met: r.ratio_to_baseline >= wanted });
   };
   ratio('generate_2fa', 0.8, 'GET /generate-2fa');
   for (const r of res.routes) if (r.key.startsWith('verify_2fa') || r.key.startsWith('totp_verify') || r.key === 'otp_secure_signed') ratio(r.key, 0.5, r.label);
@@ -133,7 +135,7 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
     targets.push({
       target: `POST /totp/verify (wrong codes): req/s at ${res.growth.users_large} users vs ${res.growth.users_small} users, median of ${res.growth.rounds.length} pairs, each in alternating slices`,
       wanted: '>= 0.9 (within 10%)',
-      got: `${r2(g.rps)} (pairs: ${g.rpsPerRound.map(r2).join(', ')}; CPU per request ${r2(g.cpu)})`,
+      got: `${judged(g.rps, 0.9)} (pairs: ${g.rpsPerRound.map(r2).join(', ')}; CPU per request ${r2(g.cpu)})`,
       met: g.rps >= 0.9,
     });
   }
@@ -142,7 +144,7 @@ export function evaluateTargets(res: Omit<Results, 'targets'>): Target[] {
     targets.push({
       target: 'POST /decrypt-seed vs openssl rsa4096 private ops/s (one core)',
       wanted: '>= 0.8',
-      got: `${r2(seed.ratio_to_openssl)}`,
+      got: judged(seed.ratio_to_openssl, 0.8),
       met: seed.ratio_to_openssl >= 0.8,
     });
   }

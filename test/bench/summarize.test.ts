@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { summarize, type Sample } from '../../bench/load.js';
+import { judged } from '../../bench/report.js';
 
 // The benchmark measures a route in slices (bench/run.ts) and reports them as one run: the
 // numbers of the whole must be those of all its responses, not an average of the slices'.
@@ -34,5 +35,17 @@ describe('summarize (slices of one route as one result)', () => {
 
   it('an empty measurement is zero, not NaN', () => {
     expect(summarize([sample([], 1, {})])).toMatchObject({ requests: 0, rps: 0, p50Ms: 0, p99Ms: 0 });
+  });
+});
+
+describe('judged (a target\'s value as the report shows it)', () => {
+  it('never shows a miss as the target or a hit below it', () => {
+    expect(judged(0.898, 0.9)).toBe('0.898');
+    expect(judged(0.8996, 0.9)).toBe('0.899');
+    expect(judged(0.796, 0.8)).toBe('0.796');
+    expect(judged(0.9, 0.9)).toBe('0.9');
+    expect(judged(0.874, 0.9)).toBe('0.87');
+    expect(judged(0.71, 0.8)).toBe('0.71');
+    expect(judged(1.7912, 0.8)).toBe('1.79');
   });
 });
