@@ -180,9 +180,9 @@ async function main(): Promise<void> {
     return [runs[0] as Run, runs[1] as Run];
   };
 
-  // Each route is measured in alternation with the baseline, which is sent the route's own
-  // requests (baseline-server.ts answers them trivially), and compared with the baseline slices
-  // around its own.
+  // Each route is measured in alternation with the baseline, which is sent requests of the
+  // route's shape (baseline-server.ts answers them trivially), and compared with the baseline
+  // slices around its own.
   const baselineUrl = `http://127.0.0.1:${baseline.port}`;
   const baselineRuns: (Run & { request: string })[] = [];
   const notes: string[] = [];
@@ -303,7 +303,7 @@ async function main(): Promise<void> {
       env_overrides: 'RATE_LIMIT_MAX=100000 RATE_LIMIT_WINDOW_SECONDS=1 LOCKOUT_THRESHOLD=100',
     },
     baseline: {
-      label: 'each route\'s own requests, answered with a trivial JSON object',
+      label: 'one request of each route\'s shape, sent again and again, answered with a trivial JSON object',
       rps: Math.round(baseRps * 10) / 10,
       p50_ms: Math.round(baselineMean((r) => r.p50Ms) * 1000) / 1000,
       p99_ms: Math.round(baselineMean((r) => r.p99Ms) * 1000) / 1000,

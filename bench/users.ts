@@ -47,9 +47,9 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
   }
 
   const secretKey = randomBytes(32);
-  // Each secret is derived once and kept (20 bytes a user): the load generator must spend
-  // next to nothing per request, or it, not the process it loads, sets the rate. That matters
-  // most on the baseline, which is sent these same requests and answers them in ~35 µs.
+  // Each secret is derived once and kept (20 bytes a user): the load generator runs on the same
+  // two cores as the service, so what it spends per request is taken from the machine the
+  // service is measured on.
   const users = Math.max(o.small.users, o.large.users);
   const secrets = Buffer.alloc(users * SECRET_BYTES);
   const derived = new Uint8Array(users);
