@@ -28,6 +28,19 @@ import type { Db } from './open.js';
 // when the WAL still grows past 4 × maxWalBytes (another process's reader holding an old
 // snapshot, say), and the only bound when no committer was given.
 //
+// The pause is kept short at any size of database by flushing first. A PASSIVE checkpoint that
+// runs while the writer commits never reaches the end of the WAL, and SQLite fsyncs the database
+// file only at a checkpoint that does: so every page copied back since the last pause waits in
+// the OS's cache for the quiet checkpoint's fsync. On 1,000,000 users those are thousands of
+// scattered pages, and that fsync held the writer ~55 ms a time (~6 % of the time under
+// POST /totp/verify's load, against ~1 % on 10,000 users). The thread now fsyncs the database
+// file itself before it asks for the pause, while nobody waits, and catches up once more; the
+// quiet checkpoint then flushes only what was copied since (measured: 5-17 ms a pause, a third
+// of the time paused before). It uses a descriptor SQLite already has open on the file, found in
+// /proc/self/fd, and never opens one of its own: closing a second descriptor of a file drops
+// every POSIX lock the process holds on it, SQLite's included. Where there is no /proc the step
+// is skipped, and the pause is as long as before.
+//
 // Durability is unchanged in kind: with journal_mode=WAL and synchronous=NORMAL (open.ts) a
 // commit is atomic and consistent at once, and durable against power loss once the WAL is
 // fsynced, which happens at checkpoint time. The automatic checkpoint did that every ~1000
@@ -36,7 +49,7 @@ import type { Db } from './open.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { statSync } = require('node:fs');
+const { statSync, readdirSync, readlinkSync, realpathSync, fdatasyncSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
@@ -49,6 +62,24 @@ const checkpoint = (mode) => {
     // SQLITE_BUSY and the like: try again at the next tick.
     return null;
   }
+};
+// Flushes the database file through a descriptor SQLite has open on it (see above: never one of
+// our own). Any failure only means the quiet checkpoint has more to flush.
+let dbPath = null;
+try { dbPath = realpathSync(workerData.file); } catch {}
+const flushDatabaseFile = () => {
+  if (!dbPath) return false;
+  let fds;
+  try { fds = readdirSync('/proc/self/fd'); } catch { return false; }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync('/proc/self/fd/' + fd) === dbPath) {
+        fdatasyncSync(Number(fd));
+        return true;
+      }
+    } catch {}
+  }
+  return false;
 };
 // The WAL file keeps its size when SQLite starts it over, so what counts is the frames in use.
 const frameBytes = db.pragma('page_size', { simple: true }) + 24;
@@ -65,11 +96,17 @@ const tick = (done) => {
   // Without a checkpoint's own count (it failed) the file size is no guide: it stays past the
   // bound after the WAL starts over. Try again at the next tick.
   if (!workerData.quiesce || !r || used <= workerData.maxWalBytes) return done();
-  // Catch up with the writer first (it went on writing during that checkpoint), so that it is
-  // held only while the last few frames are copied back.
-  for (let i = 0; i < 4 && r && r.log - r.checkpointed > 256; i++) r = checkpoint('PASSIVE');
+  // Catch up with the writer first (it went on writing during that checkpoint), flush what the
+  // checkpoints copied, and catch up again, so that it is held only while the last few frames are
+  // copied back and flushed.
+  const catchUp = () => {
+    for (let i = 0; i < 4 && r && r.log - r.checkpointed > 256; i++) r = checkpoint('PASSIVE');
+  };
+  catchUp();
+  const flushed = flushDatabaseFile();
+  catchUp();
   quiet = done;
-  parentPort.postMessage('quiesce');
+  parentPort.postMessage(flushed ? 'quiesce-flushed' : 'quiesce');
 };
 const timer = setInterval(() => tick(() => undefined), workerData.intervalMs);
 parentPort.on('message', (m) => {
@@ -101,6 +138,8 @@ export type Checkpointer = {
   tick(): Promise<void>;
   /** Stops the thread after a last checkpoint; the serving connection checkpoints on its own again. */
   stop(): Promise<void>;
+  /** Pauses asked of the writer, and how many of them came after the database file was flushed. */
+  stats(): { pauses: number; flushedFirst: number };
 };
 
 /** Moves the WAL checkpoints of `db` (a file database in WAL mode) to a background thread. */
@@ -142,9 +181,13 @@ export function startCheckpointer(db: Db, file: string, opts: CheckpointerOption
   };
   void exited.then(release);
   const waiters: (() => void)[] = [];
+  let pauses = 0;
+  let flushedFirst = 0;
   worker.on('message', (m) => {
     if (m === 'ticked') waiters.shift()?.();
-    else if (m === 'quiesce') {
+    else if (m === 'quiesce' || m === 'quiesce-flushed') {
+      pauses++;
+      if (m === 'quiesce-flushed') flushedFirst++;
       if (opts.writer && !held) {
         opts.writer.pause();
         held = setTimeout(release, 1000);
@@ -161,6 +204,7 @@ export function startCheckpointer(db: Db, file: string, opts: CheckpointerOption
         worker.postMessage('tick');
       });
     },
+    stats: () => ({ pauses, flushedFirst }),
     async stop() {
       if (!running) return;
       worker.postMessage('stop');

@@ -34,9 +34,11 @@ export type GroupCommit = {
    */
   pause(): void;
   resume(): void;
-  /** Batches committed and writes in them since start (for /metrics). */
-  stats(): { commits: number; writes: number };
+  /** Batches committed and writes in them, pauses and the seconds they held the writes, since start (for /metrics). */
+  stats(): WriteStats;
 };
+
+export type WriteStats = { commits: number; writes: number; pauses: number; pausedSeconds: number };
 
 type Job = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
@@ -60,6 +62,9 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   let paused = false;
   let commits = 0;
   let writes = 0;
+  let pauses = 0;
+  let pausedMs = 0;
+  let pausedAt = 0;
 
   /** Ends whatever is open; a failure here (the connection is gone) must not escape the batch. */
   const rollbackQuietly = () => {
@@ -183,12 +188,17 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
     },
     flush,
     pause() {
+      if (paused) return;
       paused = true;
+      pausedAt = performance.now();
     },
     resume() {
+      if (!paused) return;
+      pauses++;
+      pausedMs += performance.now() - pausedAt;
       paused = false;
       if (queue.length > 0) schedule();
     },
-    stats: () => ({ commits, writes }),
+    stats: () => ({ commits, writes, pauses, pausedSeconds: pausedMs / 1000 }),
   };
 }

@@ -3,6 +3,8 @@
 // changes state is atomic on its own and writes the audit event it is given in the same
 // transaction, so no caller needs a transaction that spans an await.
 
+import type { WriteStats } from './group-commit.js';
+
 export type CredentialKind = 'service' | 'user';
 export type CredentialStatus = 'pending' | 'active';
 
@@ -188,7 +190,7 @@ export interface Store {
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   /** Write transactions committed and the writes they held (group commit; for /metrics). */
-  writeStats(): { commits: number; writes: number };
+  writeStats(): WriteStats;
   close(): void;
 }
 

@@ -131,6 +131,9 @@ describe('GET /metrics', () => {
     const text = (await t.app.inject({ url: '/metrics', headers: t.auth })).body;
     expect(text).toContain('http_request_duration_ms_count{method="GET",route="/health",status="200"} 2');
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
+    // The writer's pauses for the checkpointer (none yet on an idle app), as counters.
+    expect(text).toMatch(/^sqlite_writer_pauses_total \d+$/m);
+    expect(text).toMatch(/^sqlite_writer_paused_seconds_total \d+\.\d{6}$/m);
     await t.close();
   });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { WriteStats } from '../../db/group-commit.js';
 
 // Prometheus text exposition of request counts and latency per route and status, kept in
 // memory by this process. Small on purpose: no dependency for a handful of counters.
@@ -8,16 +9,22 @@ const BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 type Series = { count: number; sumMs: number; buckets: number[] };
 
 // Group commit (src/db/group-commit.ts): writes per transaction is writes / transactions.
-const writeLines = (s: { commits: number; writes: number }) => [
+const writeLines = (s: WriteStats) => [
   '# HELP sqlite_write_transactions_total Write transactions committed (each holds the writes of one event-loop turn).',
   '# TYPE sqlite_write_transactions_total counter',
   `sqlite_write_transactions_total ${s.commits}`,
   '# HELP sqlite_writes_total Writes committed (a verification, a claimed signature, an audit row...).',
   '# TYPE sqlite_writes_total counter',
   `sqlite_writes_total ${s.writes}`,
+  '# HELP sqlite_writer_pauses_total Times the writes were held for a checkpoint to start the WAL over (src/db/checkpointer.ts).',
+  '# TYPE sqlite_writer_pauses_total counter',
+  `sqlite_writer_pauses_total ${s.pauses}`,
+  '# HELP sqlite_writer_paused_seconds_total Seconds the writes were held for those checkpoints.',
+  '# TYPE sqlite_writer_paused_seconds_total counter',
+  `sqlite_writer_paused_seconds_total ${s.pausedSeconds.toFixed(6)}`,
 ];
 
-export type MetricsOptions = { writeStats: () => { commits: number; writes: number } };
+export type MetricsOptions = { writeStats: () => WriteStats };
 
 export function registerMetrics(app: FastifyInstance, opts: MetricsOptions): void {
   const series = new Map<string, Series>();
