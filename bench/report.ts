@@ -70,6 +70,8 @@ export type RouteResult = LoadResult & {
   baseline_load_generator_cpu_percent: number;
   /** Writes per SQLite transaction during the run (group commit); absent for routes that write nothing. */
   writes_per_commit?: number;
+  /** Share of the run's measured time the checkpointer held the writes, %; absent for routes that write nothing. */
+  writer_paused_percent?: number;
   ratio_to_openssl?: number;
   users?: number;
   note?: string;
@@ -81,7 +83,15 @@ export type Target = { target: string; wanted: string; got: string; met: boolean
 export type Growth = {
   users_small: number;
   users_large: number;
-  rounds: { small_rps: number; large_rps: number; small_cpu_us: number; large_cpu_us: number }[];
+  rounds: {
+    small_rps: number;
+    large_rps: number;
+    small_cpu_us: number;
+    large_cpu_us: number;
+    /** Share of each side's measured time its writes were held for a checkpoint (checkpointer.ts), %. */
+    small_writer_paused_percent?: number;
+    large_writer_paused_percent?: number;
+  }[];
 };
 
 const median = (xs: number[]): number => {
@@ -181,13 +191,13 @@ export function markdown(res: Results, analysis: string | null = null): string {
       'so both sides of the ratio were measured within the same seconds.',
   );
   if (res.openssl) lines.push('', `\`${res.openssl.command}\` (${res.openssl.version}): **${res.openssl.privateOpsPerSecond}** private RSA-4096 ops/s on one core.`);
-  lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit | peak RSS MB | load generator CPU %, baseline / route | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('', '| route | req/s | p50 ms | p99 ms | baseline req/s | × baseline | CPU µs/req (× baseline) | writes / commit (writes held %) | peak RSS MB | load generator CPU %, baseline / route | responses |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of res.routes) {
     const mix = Object.entries(r.outcomes ?? r.statuses)
       .map(([k, v]) => `${k}: ${v}`)
       .join(', ');
     const extra = r.ratio_to_openssl !== undefined ? ` (${r2(r.ratio_to_openssl)} × openssl)` : '';
-    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.baseline_rps} | ${r2(r.ratio_to_baseline)}${extra} | ${r.cpu_us_per_request} (${r2(r.cpu_ratio_to_baseline)}) | ${r.writes_per_commit ?? '-'} | ${r.peak_rss_mb} | ${r.baseline_load_generator_cpu_percent} / ${r.load_generator_cpu_percent} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
+    lines.push(`| ${r.label} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.baseline_rps} | ${r2(r.ratio_to_baseline)}${extra} | ${r.cpu_us_per_request} (${r2(r.cpu_ratio_to_baseline)}) | ${r.writes_per_commit ?? '-'}${r.writer_paused_percent !== undefined ? ` (${r.writer_paused_percent})` : ''} | ${r.peak_rss_mb} | ${r.baseline_load_generator_cpu_percent} / ${r.load_generator_cpu_percent} | ${mix}${r.unexpected ? `; **${r.unexpected} unexpected**` : ''} |`);
   }
   lines.push('', `Service peak RSS over the whole run (kernel high-water mark, VmHWM): **${res.service_peak_rss_mb} MB**.`);
   if (res.enrolment.length > 0) {
@@ -204,10 +214,10 @@ export function markdown(res: Results, analysis: string | null = null): string {
         '(each population has its own database and service process), measured in pairs after the runs above, ' +
         `each pair in ${res.settings.slices} slices of ${res.settings.slice_seconds} s alternating between the two populations:`,
       '',
-      `| pair | ${g.users_small.toLocaleString('en-US')} users req/s | ${g.users_large.toLocaleString('en-US')} users req/s | large / small | CPU µs/req small | CPU µs/req large |`,
-      '|---:|---:|---:|---:|---:|---:|',
+      `| pair | ${g.users_small.toLocaleString('en-US')} users req/s | ${g.users_large.toLocaleString('en-US')} users req/s | large / small | CPU µs/req small | CPU µs/req large | writes held % small / large |`,
+      '|---:|---:|---:|---:|---:|---:|---:|',
     );
-    g.rounds.forEach((r, i) => lines.push(`| ${i + 1} | ${r.small_rps} | ${r.large_rps} | ${r2(r.large_rps / r.small_rps)} | ${r.small_cpu_us} | ${r.large_cpu_us} |`));
+    g.rounds.forEach((r, i) => lines.push(`| ${i + 1} | ${r.small_rps} | ${r.large_rps} | ${r2(r.large_rps / r.small_rps)} | ${r.small_cpu_us} | ${r.large_cpu_us} | ${r.small_writer_paused_percent ?? '-'} / ${r.large_writer_paused_percent ?? '-'} |`));
   }
   lines.push('', '## Targets', '', '| target | wanted | got | met |', '|---|---|---|---|');
   for (const t of res.targets) lines.push(`| ${t.target} | ${t.wanted} | ${t.got} | ${t.met ? 'yes' : '**no**'} |`);
@@ -235,7 +245,8 @@ const STANDING_NOTES = [
     'The baseline is sent the route\'s own requests; near 100 % the load generator, not the baseline, would set its rate ' +
     '(a note says so when it passes 90 %).',
   'The "writes / commit" column is how many writes shared each SQLite transaction during the run (group commit, ' +
-    'src/db/group-commit.ts: the writes of one event-loop turn commit together), from the service\'s /metrics.',
+    'src/db/group-commit.ts: the writes of one event-loop turn commit together), from the service\'s /metrics; in brackets, ' +
+    'the share of the run\'s time the checkpointer held the writes so that the WAL could start over (src/db/checkpointer.ts).',
 ];
 
 /** The hand-written analysis (bench/analysis.md) appended to RESULTS.md, if there is one. */

@@ -115,14 +115,16 @@ async function main(): Promise<void> {
     /** This process's CPU (autocannon and the scenario's per-request work) over the run's wall time, % of one core. */
     load_generator_cpu_percent: number;
     writes_per_commit?: number;
+    /** Share of the run's measured time the checkpointer held the service's writes (checkpointer.ts), %. */
+    writer_paused_percent?: number;
   };
   const wanted = (s: Scenario) => !opts.only || opts.only.includes(s.key);
   // The service's group commit (src/db/group-commit.ts), from its /metrics: how many writes
-  // shared each SQLite transaction during a run.
-  const writeStats = async (url: string): Promise<[number, number]> => {
+  // shared each SQLite transaction during a run, and how long the checkpointer held them.
+  const writeStats = async (url: string): Promise<[number, number, number]> => {
     const text = await (await fetch(`${url}/metrics`, { headers: { 'x-api-key': apiKey } })).text();
-    const n = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-    return [n('sqlite_writes_total'), n('sqlite_write_transactions_total')];
+    const n = (name: string) => Number(new RegExp(`^${name} ([\\d.]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return [n('sqlite_writes_total'), n('sqlite_write_transactions_total'), n('sqlite_writer_paused_seconds_total')];
   };
 
   // What is measured: a scenario against one process.
@@ -162,18 +164,28 @@ async function main(): Promise<void> {
         const clientPercent = r.seconds > 0 ? Math.round((clientCpuSeconds / r.seconds) * 1000) / 10 : 0;
         const cpuUsPerRequest = r.requests > 0 ? Math.round((cpuSeconds / r.requests) * 1e6 * 10) / 10 : 0;
         let writesPerCommit: number | undefined;
+        let pausedPercent: number | undefined;
         const before = writesBefore[j];
         if (before) {
-          const [writes, commits] = await writeStats(side.url);
+          const [writes, commits, paused] = await writeStats(side.url);
           if (commits > before[1]) writesPerCommit = Math.round(((writes - before[0]) / (commits - before[1])) * 100) / 100;
+          if (commits > before[1] && r.seconds > 0) pausedPercent = Math.round(((paused - before[2]) / r.seconds) * 1000) / 10;
         }
-        return { ...r, peak_rss_mb: mb(peak), cpu_us_per_request: cpuUsPerRequest, load_generator_cpu_percent: clientPercent, ...(writesPerCommit !== undefined ? { writes_per_commit: writesPerCommit } : {}) };
+        return {
+          ...r,
+          peak_rss_mb: mb(peak),
+          cpu_us_per_request: cpuUsPerRequest,
+          load_generator_cpu_percent: clientPercent,
+          ...(writesPerCommit !== undefined ? { writes_per_commit: writesPerCommit } : {}),
+          ...(pausedPercent !== undefined ? { writer_paused_percent: pausedPercent } : {}),
+        };
       }),
     );
     for (const [j, r] of runs.entries()) {
       log(
         `${sides[j]?.s.label}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.cpu_us_per_request} µs CPU/req, RSS ${r.peak_rss_mb} MB, load generator ${r.load_generator_cpu_percent} % CPU` +
-          `${r.writes_per_commit !== undefined ? `, ${r.writes_per_commit} writes/commit` : ''}${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}` +
+          `${r.writes_per_commit !== undefined ? `, ${r.writes_per_commit} writes/commit` : ''}` +
+          `${r.writer_paused_percent !== undefined ? `, writes held ${r.writer_paused_percent} % of the time` : ''}${r.unexpected ? `, ${r.unexpected} UNEXPECTED` : ''}` +
           ` (${opts.slices} slices of ${sliceSeconds} s: ${acc[j]?.samples.map((x) => Math.round(x.requests / x.seconds)).join(', ')} req/s)`,
       );
     }
@@ -258,7 +270,15 @@ async function main(): Promise<void> {
   if (smallWrong && largeWrong && wanted(smallWrong.scenario) && wanted(largeWrong.scenario)) {
     for (let round = 1; round <= opts.growthRounds; round++) {
       const [a, b] = await alternate({ ...small, s: smallWrong.scenario, isService: true }, { ...large, s: largeWrong.scenario, isService: true });
-      growth.push({ small_rps: a.rps, large_rps: b.rps, small_cpu_us: a.cpu_us_per_request, large_cpu_us: b.cpu_us_per_request });
+      growth.push({
+        small_rps: a.rps,
+        large_rps: b.rps,
+        small_cpu_us: a.cpu_us_per_request,
+        large_cpu_us: b.cpu_us_per_request,
+        ...(a.writer_paused_percent !== undefined && b.writer_paused_percent !== undefined
+          ? { small_writer_paused_percent: a.writer_paused_percent, large_writer_paused_percent: b.writer_paused_percent }
+          : {}),
+      });
     }
   }
 

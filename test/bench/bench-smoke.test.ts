@@ -79,6 +79,8 @@ describe('npm run bench (tiny mode)', () => {
       expect(r.unexpected, `${r.key}: ${JSON.stringify(r.statuses)}`).toBe(0);
     }
     expect(results.routes.find((r: { key: string }) => r.key === 'decrypt_seed').ratio_to_openssl).toEqual(expect.any(Number));
+    // A route that writes reports how long the checkpointer held its writes (from /metrics).
+    expect(Number.isFinite(results.routes.find((r: { key: string }) => r.key === 'verify_2fa_invalid').writer_paused_percent)).toBe(true);
     const md = readFileSync(join(out, 'RESULTS.md'), 'utf8');
     expect(md).toContain('| GET /generate-2fa |');
     expect(md).toContain(results.machine.cpu_model);
