@@ -242,7 +242,7 @@ const STANDING_NOTES = [
     'baseline\'s CPU per request divided by it.',
   'The "load generator CPU %" column is the bench process\'s CPU time (autocannon, and the scenario\'s work per request: ' +
     'a signature, a user\'s current code) over the slices\' wall time, during the baseline\'s slices and the route\'s. ' +
-    'The baseline is sent the route\'s own requests; near 100 % the load generator, not the baseline, would set its rate ' +
+    'The baseline is sent one request of the route\'s shape, again and again; near 100 % the load generator, not the baseline, would set its rate ' +
     '(a note says so when it passes 90 %).',
   'The "writes / commit" column is how many writes shared each SQLite transaction during the run (group commit, ' +
     'src/db/group-commit.ts: the writes of one event-loop turn commit together), from the service\'s /metrics; in brackets, ' +

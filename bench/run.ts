@@ -198,7 +198,8 @@ async function main(): Promise<void> {
   const baselineUrl = `http://127.0.0.1:${baseline.port}`;
   const baselineRuns: (Run & { request: string })[] = [];
   const notes: string[] = [];
-  type Measured = { s: Scenario; r: Run; users?: number; baselineRps: number; baselineCpuUs: number; baselineClientPercent: number };
+  /** A route's run and the baseline's run measured with it. */
+  type Measured = { s: Scenario; r: Run; users?: number; base: Run };
   const measured: Measured[] = [];
   const measureRoute = async (s: Scenario, users?: number, on: { proc: Managed; url: string } = { proc: service, url: serviceUrl }) => {
     if (!wanted(s)) return;
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
     // Requests of the same shape: one request made by the route's scenario (method, path and
     // query, headers, body), sent again and again. The baseline checks no code or signature, so
     // it needs no fresh ones, and the load generator spends nothing per request on it: made
-    // fresh, they cost autocannon ~20 µs more per request, enough for it, not the baseline, to
+    // fresh, they cost autocannon ~30 µs more per request, enough for it, not the baseline, to
     // set the baseline's rate.
     const one = s.perRequest?.() ?? {};
     const sameShape: Scenario = {
@@ -228,7 +229,7 @@ async function main(): Promise<void> {
     if (base.load_generator_cpu_percent >= 90) {
       notes.push(`${s.label}: the load generator used ${base.load_generator_cpu_percent} % of a core during the baseline's slices, so the baseline's rate may be the load generator's, and the ratio too high.`);
     }
-    measured.push({ s, r, ...(users !== undefined ? { users } : {}), baselineRps: base.rps, baselineCpuUs: base.cpu_us_per_request, baselineClientPercent: base.load_generator_cpu_percent });
+    measured.push({ s, r, ...(users !== undefined ? { users } : {}), base });
   };
 
   const rpa = rpaScenarios({ apiKey, hmacSecret: apiKey, seed, encryptedSeed, totpWindow: 1 });
@@ -289,14 +290,14 @@ async function main(): Promise<void> {
   const baseRps = baselineMean((r) => r.rps);
   const servicePeak = mb(Math.max(service.peakRss(), small.proc.peakRss(), large.proc.peakRss(), ...measured.map((m) => m.r.peak_rss_mb * 2 ** 20)));
 
-  const routes: RouteResult[] = measured.map(({ s, r, users, baselineRps, baselineCpuUs, baselineClientPercent }) => ({
+  const routes: RouteResult[] = measured.map(({ s, r, users, base }) => ({
     key: s.key,
     label: s.label,
     ...r,
-    baseline_rps: Math.round(baselineRps * 10) / 10,
-    baseline_load_generator_cpu_percent: baselineClientPercent,
-    ratio_to_baseline: Math.round((r.rps / baselineRps) * 1000) / 1000,
-    cpu_ratio_to_baseline: r.cpu_us_per_request > 0 ? Math.round((baselineCpuUs / r.cpu_us_per_request) * 1000) / 1000 : 0,
+    baseline_rps: Math.round(base.rps * 10) / 10,
+    baseline_load_generator_cpu_percent: base.load_generator_cpu_percent,
+    ratio_to_baseline: Math.round((r.rps / base.rps) * 1000) / 1000,
+    cpu_ratio_to_baseline: r.cpu_us_per_request > 0 ? Math.round((base.cpu_us_per_request / r.cpu_us_per_request) * 1000) / 1000 : 0,
     ...(s.key === 'decrypt_seed' ? { ratio_to_openssl: Math.round((r.rps / openssl.privateOpsPerSecond) * 1000) / 1000 } : {}),
     ...(users !== undefined ? { users } : {}),
     ...(s.note ? { note: s.note } : {}),
