@@ -133,6 +133,19 @@ describe('POST /decrypt-seed refuses, changing nothing', () => {
     expect(res.json()).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
     await expectUnchanged();
   });
+
+  it('JSON with a charset parameter is JSON (what .NET and Java clients send); another charset is 415', async () => {
+    const code = oathtool(seed, t.clock.now());
+    for (const type of ['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'Application/JSON; Charset="utf-8"']) {
+      const res = await t.app.inject({ method: 'POST', url: '/verify-2fa', headers: { ...t.auth, 'content-type': type }, payload: JSON.stringify({ code: '000000' === code ? '000001' : '000000' }) });
+      expect(res.statusCode, type).toBe(200);
+      expect(res.json(), type).toEqual({ valid: false });
+    }
+    const utf16 = await t.app.inject({ method: 'POST', url: '/decrypt-seed', headers: { ...t.auth, 'content-type': 'application/json; charset=utf-16' }, payload: '{"encrypted_seed":"AAAA"}' });
+    expect(utf16.statusCode).toBe(415);
+    expect(utf16.json()).toEqual({ error: expect.any(String), code: 'UNSUPPORTED_MEDIA_TYPE' });
+    await expectUnchanged();
+  });
 });
 
 describe('the other routes of the flow', () => {
