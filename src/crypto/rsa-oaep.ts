@@ -1,4 +1,4 @@
-import { constants, createPrivateKey, createPublicKey, privateDecrypt, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPrivateKey, createPublicKey, privateDecrypt, type KeyObject } from 'node:crypto';
 
 // RSA-OAEP with SHA-256 for both the OAEP hash and MGF1 (what `openssl pkeyutl -pkeyopt
 // rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256` produces). Node sets MGF1 to the OAEP hash.
@@ -19,4 +19,17 @@ export function loadRsaKeyPair(privatePem: string | Buffer, publicPem?: string |
     if (given !== derived) throw new Error('the public key does not belong to the private key');
   }
   return { privateKey, publicKeyPem: derived, bits: privateKey.asymmetricKeyDetails?.modulusLength ?? 0 };
+}
+
+export type RsaEncryptionJwk = { kty: 'RSA'; use: 'enc'; alg: 'RSA-OAEP-256'; kid: string; n: string; e: string };
+
+/**
+ * The public key as a JWK (RFC 7517) for encryption with RSA-OAEP-256 (RFC 7518 section 4.3:
+ * SHA-256 and MGF1-SHA-256, the same padding as decryptOaepSha256). `kid` is the RFC 7638
+ * thumbprint, so it changes exactly when the key does.
+ */
+export function publicJwk(publicKeyPem: string): RsaEncryptionJwk {
+  const { n, e } = createPublicKey(publicKeyPem).export({ format: 'jwk' }) as { n: string; e: string };
+  const kid = createHash('sha256').update(JSON.stringify({ e, kty: 'RSA', n })).digest('base64url');
+  return { kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256', kid, n, e };
 }

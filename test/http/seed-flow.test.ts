@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import supertest from 'supertest';
 import { hotp } from '../../src/otp/totp.js';
@@ -50,6 +52,24 @@ describe('POST /decrypt-seed then the code routes', () => {
     const hex = Buffer.from('48656c6c6f21deadbeef48656c6c6f21deadbeef', 'hex').toString('hex');
     const gen = await t.app.inject({ url: '/generate-2fa', headers: t.auth });
     expect(gen.json().code).toBe(oathtool(hex, t.clock.now()));
+  });
+
+  it('GET /.well-known/jwks.json, without a key: the same RSA key as a JWK set, usable with RSA-OAEP-256', async () => {
+    const res = await t.app.inject({ url: '/.well-known/jwks.json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const { keys } = res.json();
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatchObject({ kty: 'RSA', use: 'enc', alg: 'RSA-OAEP-256', e: 'AQAB', kid: expect.stringMatching(/^[\w-]{43}$/) });
+    // openssl reads the PEM of GET /seed/public-key: its modulus is the JWK's n.
+    const modulus = execFileSync('openssl', ['rsa', '-pubin', '-in', t.publicKeyPath, '-noout', '-modulus']).toString().trim();
+    expect(`Modulus=${Buffer.from(keys[0].n, 'base64url').toString('hex').toUpperCase()}`).toBe(modulus);
+    // A client that only has the JWK encrypts a seed the service accepts.
+    const key = createPublicKey({ key: keys[0], format: 'jwk' });
+    const encrypted = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(seed)).toString('base64');
+    const set = await t.app.inject({ method: 'POST', url: '/decrypt-seed', headers: t.auth, payload: { encrypted_seed: encrypted } });
+    expect(set.statusCode).toBe(200);
+    expect((await t.app.inject({ url: '/generate-2fa', headers: t.auth })).json().code).toBe(oathtool(seed, t.clock.now()));
   });
 
   it('valid_for counts down to 1 within the step', async () => {

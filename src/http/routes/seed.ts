@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { publicJwk } from '../../crypto/rsa-oaep.js';
 import type { SeedService } from '../../services/seed-service.js';
 import { errorResponses } from '../schemas.js';
 
@@ -18,6 +19,29 @@ export const seedRoutes: FastifyPluginAsyncZod<{ seeds: SeedService; publicKeyPe
     async (_request, reply) => {
       reply.type('application/x-pem-file').send(publicKeyPem);
     },
+  );
+
+  const jwks = { keys: [publicJwk(publicKeyPem)] };
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['seed'],
+        description:
+          'The same public key as GET /seed/public-key, as a JSON Web Key Set (RFC 7517) for clients that encrypt with JOSE ' +
+          'libraries: `alg` RSA-OAEP-256 (SHA-256 and MGF1-SHA-256), `use` enc, `kid` the RFC 7638 thumbprint of the key.',
+        security: [],
+        response: {
+          200: z.object({
+            keys: z.array(
+              z.object({ kty: z.literal('RSA'), use: z.literal('enc'), alg: z.literal('RSA-OAEP-256'), kid: z.string(), n: z.string(), e: z.string() }),
+            ),
+          }),
+        },
+      },
+    },
+    async () => jwks,
   );
 
   app.post(
