@@ -40,6 +40,10 @@ export function createEnrolmentService(deps: EnrolmentServiceDeps) {
       const issuer = opts.issuer ?? deps.issuer;
       const secret = randomSecret(SECRET_BYTES);
       try {
+        // Everything the answer needs is built before the write: nothing can fail after it,
+        // so a refused enrolment never leaves a secret stored that no client was shown.
+        const uri = provisioningUri(issuer, userId, secret, params);
+        const qrCodeDataUrl = await qrDataUrl(uri);
         const sealed = keyRing.seal(secret, credentialAad('user', userId));
         const now = clock.now();
         const r = await store.userCredentials.enrol(
@@ -49,14 +53,7 @@ export function createEnrolmentService(deps: EnrolmentServiceDeps) {
           { userId, event: 'enrolment.create', success: true, ip: ctx.ip, at: now },
         );
         if (r.outcome === 'already_active') throw alreadyEnrolled();
-        const uri = provisioningUri(issuer, userId, secret, params);
-        return {
-          userId,
-          createdAt: r.credential.createdAt,
-          secretBase32: toBase32(secret),
-          provisioningUri: uri,
-          qrCodeDataUrl: await qrDataUrl(uri),
-        };
+        return { userId, createdAt: r.credential.createdAt, secretBase32: toBase32(secret), provisioningUri: uri, qrCodeDataUrl };
       } finally {
         secret.fill(0);
       }

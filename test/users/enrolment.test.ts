@@ -61,6 +61,7 @@ describe('TOTP enrolment', () => {
     [{ period: 45 }, 'body.period'],
     [{ issuer: 'Evil:Issuer' }, 'body.issuer'],
     [{ issuer: '' }, 'body.issuer'],
+    [{ issuer: 'Acme\ud800' }, 'body.issuer'], // a lone surrogate: no URI can carry it (it was a 500 after the write)
     [{ user_id: 'has space' }, 'body.user_id'],
     [{ user_id: 'a:b' }, 'body.user_id'],
   ])('setup refuses %o with 400 VALIDATION_FAILED naming %s, enrolling nobody', async (bad, field) => {
@@ -69,6 +70,12 @@ describe('TOTP enrolment', () => {
     expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
     expect(new Set(res.json().fields)).toEqual(new Set([field]));
     expect((await t.app.inject({ url: '/status/carol', headers: t.auth })).statusCode).toBe(404);
+  });
+
+  it('an issuer outside the BMP (a surrogate pair) is percent-encoded as UTF-8', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/totp/setup', headers: t.auth, payload: { user_id: 'erin', issuer: 'Acme \u{1F510}' } });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().provisioning_uri).toMatch(/^otpauth:\/\/totp\/Acme%20%F0%9F%94%90:erin\?.*&issuer=Acme%20%F0%9F%94%90&/);
   });
 
   it('a pending enrolment is replaced; an active one is 409 ALREADY_ENROLLED and keeps its secret', async () => {

@@ -17,7 +17,8 @@ const issuerSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[^:\p{Cc}]+$/u, 'must be 1 to 64 characters without ":" or control characters');
+  // \p{Cs}: a lone UTF-16 surrogate has no UTF-8 form, so no URI or QR code can carry it.
+  .regex(/^[^:\p{Cc}\p{Cs}]+$/u, 'must be 1 to 64 characters without ":", control characters or lone surrogates');
 
 export const totpRoutes: FastifyPluginAsyncZod<{ enrolments: EnrolmentService; userTotp: UserTotp }> = async (app, { enrolments, userTotp }) => {
   app.post(
