@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import type { Store } from './db/types.js';
 import { registerAuth } from './http/plugins/auth.js';
 import { registerDocs } from './http/plugins/docs.js';
-import { registerErrorHandling } from './http/plugins/errors.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/plugins/errors.js';
 import { registerJsonBody } from './http/plugins/json-body.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { registerRateLimit } from './http/plugins/rate-limit.js';
@@ -58,7 +58,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Behind docker's port mapping or a proxy, request.ip is still the peer; set TRUST_PROXY-like
     // behaviour explicitly if ever needed rather than trusting X-Forwarded-For by default.
     trustProxy: false,
-    routerOptions: { ignoreTrailingSlash: true },
+    // A user_id is up to 128 characters (API.md); the router's default limit of 100 (decoded
+    // characters of a path parameter) answered longer ones 414 before any route could. Up to
+    // 256 the route's schema answers, naming the field.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

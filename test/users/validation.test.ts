@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { enrol, tableCounts } from './helpers.js';
@@ -33,6 +34,12 @@ describe('per-user routes refuse bad input cleanly', () => {
     ['POST', '/disable', { user_id: 'alice', code: 123456 }, 400, 'VALIDATION_FAILED'],
     ['GET', '/status/bad%20user', undefined, 400, 'VALIDATION_FAILED'],
     ['GET', '/status/nobody', undefined, 404, 'USER_NOT_FOUND'],
+    // The longest ids API.md allows reach the route, also percent-encoded (they were 414 from the router).
+    ['GET', `/status/${'p'.repeat(128)}`, undefined, 404, 'USER_NOT_FOUND'],
+    ['GET', `/status/${'%40'.repeat(128)}`, undefined, 404, 'USER_NOT_FOUND'],
+    ['GET', `/status/${'p'.repeat(129)}`, undefined, 400, 'VALIDATION_FAILED'],
+    ['GET', `/status/${'p'.repeat(400)}`, undefined, 414, 'URI_TOO_LONG'],
+    ['GET', '/status/%ff', undefined, 400, 'BAD_REQUEST'],
     ['POST', '/verify', { username: 'nobody', otp_code: '123456' }, 404, 'USER_NOT_FOUND'],
     ['POST', '/generate', { username: 'nobody' }, 404, 'USER_NOT_FOUND'],
   ];
@@ -43,6 +50,27 @@ describe('per-user routes refuse bad input cleanly', () => {
     expect(res.statusCode).toBe(status);
     expect(res.json()).toMatchObject({ error: expect.any(String), code });
     expect(tableCounts(t)).toEqual(before);
+  });
+
+  it('a path the router cannot decode still answers in the error format with a request id', async () => {
+    const res = await t.app.inject({ url: '/config/%E0%A4%A', headers: { ...t.auth, 'x-request-id': 'bad-url-1' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: expect.any(String), code: 'BAD_REQUEST' });
+    expect(res.headers['x-request-id']).toBe('bad-url-1');
+  });
+
+  it('a request that is not HTTP gets a 400 in the error format before the connection closes', async () => {
+    const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+      socket.on('data', (d) => (got += d.toString()));
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: expect.any(String), code: 'BAD_REQUEST' });
   });
 
   it('malformed JSON is 400 INVALID_JSON and the routes need the API key', async () => {

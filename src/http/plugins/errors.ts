@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../../errors.js';
 
@@ -46,4 +48,38 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     reply.code(500).send({ error: 'Internal server error', code: 'INTERNAL_ERROR' } satisfies Body);
   });
+}
+
+/**
+ * Fastify's `frameworkErrors`: a path it cannot route (bad percent-encoding, a parameter over
+ * the router's limit) is answered before any route or hook runs; this keeps the error format and
+ * the request id for those too.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  reply
+    .header('x-request-id', request.id)
+    .code(tooLong ? 414 : 400)
+    .send((tooLong
+      ? { error: 'A path segment is longer than the service accepts', code: 'URI_TOO_LONG' }
+      : { error: 'The URL is not valid (bad percent-encoding)', code: 'BAD_REQUEST' }) satisfies Body);
+}
+
+/**
+ * Node's `clientError` (a request that is not HTTP, or headers over Node's limit): no request
+ * exists yet, so the answer is written to the socket, still in the error format.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, body] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, { error: 'The request headers are larger than the limit', code: 'HEADERS_TOO_LARGE' }]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, { error: 'The request took too long to arrive', code: 'REQUEST_TIMEOUT' }]
+        : [400, { error: 'The request is not valid HTTP', code: 'BAD_REQUEST' }];
+  const json = JSON.stringify(body satisfies Body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${json}`);
+  }
+  socket.destroy(err);
 }
