@@ -23,8 +23,8 @@ export function createUserConfigService(deps: UserConfigServiceDeps) {
   const event = (userId: string, name: string, ip: string | null, at: number) => ({ userId, event: name, success: true, ip, at });
 
   return {
+    /** Also makes the user if there is none yet (a configuration may come before enrolment). */
     async create(userId: string, input: UserConfigPatch, ctx: RequestContext): Promise<UserConfigRow> {
-      await requireUser(userId);
       const now = clock.now();
       const row: UserConfigRow = {
         userId,
@@ -45,9 +45,8 @@ export function createUserConfigService(deps: UserConfigServiceDeps) {
       return row;
     },
 
-    /** PUT: the fields given replace the stored ones (null clears email or phone). */
+    /** PUT: the fields given replace the stored ones (null clears email or phone); as create, it may make the user. */
     async update(userId: string, patch: UserConfigPatch, ctx: RequestContext): Promise<UserConfigRow> {
-      await requireUser(userId);
       const now = clock.now();
       return store.userConfigs.upsert(userId, patch, DEFAULTS, now, event(userId, 'config.update', ctx.ip, now));
     },

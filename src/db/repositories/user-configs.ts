@@ -2,6 +2,7 @@ import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, UserConfigRepository, UserConfigRow } from '../types.js';
 import { auditWriter } from './audit.js';
+import { userEnsurer } from './users.js';
 
 type Raw = { user_id: string; preferred_method: UserConfigRow['preferredMethod']; email: string | null; phone: string | null; created_at: number; updated_at: number };
 
@@ -23,13 +24,18 @@ export function createUserConfigRepository(db: Db, commit: GroupCommit): UserCon
   );
   const update = db.prepare('UPDATE user_configs SET preferred_method = @preferredMethod, email = @email, phone = @phone, updated_at = @updatedAt WHERE user_id = @userId');
 
+  const ensureUser = userEnsurer(db);
+  // A configuration may come before any enrolment (seeds/004: configure, then set up TOTP), so
+  // writing one makes the user, in the same transaction.
   const createTx = (row: UserConfigRow, event: AuditInput) => {
+    ensureUser(row.userId, row.createdAt);
     if (insert.run(row).changes !== 1) return false;
     audit(event);
     return true;
   };
   // Read, merge and write under one write lock, so two concurrent PUTs cannot lose a field.
   const upsertTx = (userId: string, patch: Parameters<UserConfigRepository['upsert']>[1], defaults: Parameters<UserConfigRepository['upsert']>[2], now: number, event: AuditInput) => {
+    ensureUser(userId, now);
     const old = get.get(userId) as Raw | undefined;
     const base = old ? toRow(old) : { userId, ...defaults, createdAt: now, updatedAt: now };
     const next: UserConfigRow = { ...base, updatedAt: now };

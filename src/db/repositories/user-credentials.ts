@@ -1,7 +1,7 @@
 import type { GroupCommit } from '../group-commit.js';
 import type { Db } from '../open.js';
 import type { AuditInput, CredentialRow, EnrolOutcome, LockoutPolicy, NewCredential, TotpAttemptEvents, TotpAttemptOutcome, UserCredentialRepository } from '../types.js';
-import { lockoutOps } from './users.js';
+import { lockoutOps, userEnsurer } from './users.js';
 import { auditWriter } from './audit.js';
 import { CREDENTIAL_COLUMNS, toCredential } from './credentials.js';
 
@@ -10,9 +10,7 @@ type Raw = Parameters<typeof toCredential>[0];
 export function createUserCredentialRepository(db: Db, commit: GroupCommit): UserCredentialRepository {
   const audit = auditWriter(db);
   const get = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM totp_credentials WHERE kind = 'user' AND user_id = ?`);
-  const ensureUser = db.prepare(
-    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
-  );
+  const ensureUser = userEnsurer(db);
   const deletePending = db.prepare(`DELETE FROM totp_credentials WHERE kind = 'user' AND user_id = ? AND status = 'pending'`);
   const insert = db.prepare(
     `INSERT INTO totp_credentials (kind, user_id, secret_blob, key_id, algorithm, digits, period, status, last_step, created_at, updated_at)
@@ -32,7 +30,7 @@ export function createUserCredentialRepository(db: Db, commit: GroupCommit): Use
   };
 
   const enrolTx = (userId: string, input: Omit<NewCredential, 'status'>, now: number, event: AuditInput): EnrolOutcome => {
-    ensureUser.run(userId, now, now);
+    ensureUser(userId, now);
     const existing = read(userId);
     if (existing?.status === 'active') {
       audit({ ...event, success: false, reason: 'already_enrolled' });

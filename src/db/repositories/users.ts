@@ -27,6 +27,17 @@ export function toUser(r: Raw): UserRow {
   };
 }
 
+/**
+ * Makes the user's row if there is none (not enabled, no failures), in the caller's
+ * transaction: a user comes to exist with their first enrolment or configuration.
+ */
+export function userEnsurer(db: Db): (userId: string, now: number) => void {
+  const insert = db.prepare(
+    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
+  );
+  return (userId, now) => void insert.run(userId, now, now);
+}
+
 /** The n-th lockout in a row lasts base * 2^(n-1), never more than max. */
 export function lockDurationMs(n: number, policy: LockoutPolicy): number {
   return Math.min(policy.baseMs * 2 ** Math.max(0, Math.min(n - 1, 30)), policy.maxMs);
@@ -111,13 +122,11 @@ export function lockoutOps(db: Db) {
 
 export function createUserRepository(db: Db, commit: GroupCommit): UserRepository {
   const { audit, read, charge, settle } = lockoutOps(db);
-  const insert = db.prepare(
-    'INSERT INTO users (user_id, enabled, failed_attempts, locked_until, lockout_count, created_at, updated_at) VALUES (?, 0, 0, NULL, 0, ?, ?) ON CONFLICT (user_id) DO NOTHING',
-  );
+  const ensureUser = userEnsurer(db);
   const setEnabled = db.prepare('UPDATE users SET enabled = ?, updated_at = ? WHERE user_id = ?');
 
   const ensureTx = (userId: string, now: number) => {
-    insert.run(userId, now, now);
+    ensureUser(userId, now);
     return read(userId) as UserRow;
   };
   const setEnabledTx = (userId: string, enabled: boolean, now: number, event: AuditInput) => {

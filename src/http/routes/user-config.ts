@@ -37,9 +37,11 @@ export const userConfigRoutes: FastifyPluginAsyncZod<{ configs: UserConfigServic
     {
       schema: {
         tags: ['users'],
-        description: `Creates the user's configuration (preferred_method defaults to totp). 409 CONFIG_ALREADY_EXISTS if it exists: use PUT. ${doc}`,
+        description:
+          "Creates the user's configuration (preferred_method defaults to totp); a user not known yet is created with it " +
+          `(not enrolled, 2FA off), so the configuration may come before TOTP setup. 409 CONFIG_ALREADY_EXISTS if it exists: use PUT. ${doc}`,
         body: z.object({ user_id: userIdSchema, preferred_method: method.optional(), email: email.optional(), phone: phone.optional() }),
-        response: { 201: configAnswer, ...errorResponses(400, 401, 404, 409) },
+        response: { 201: configAnswer, ...errorResponses(400, 401, 409) },
       },
     },
     async (request, reply) => {
@@ -55,7 +57,7 @@ export const userConfigRoutes: FastifyPluginAsyncZod<{ configs: UserConfigServic
     {
       schema: {
         tags: ['users'],
-        description: `The user's configuration; 404 CONFIG_NOT_FOUND before POST /config. ${doc}`,
+        description: `The user's configuration; 404 USER_NOT_FOUND for an unknown user, CONFIG_NOT_FOUND before POST /config. ${doc}`,
         params: z.object({ user_id: userIdSchema }),
         response: { 200: configAnswer, ...errorResponses(400, 401, 404) },
       },
@@ -68,12 +70,12 @@ export const userConfigRoutes: FastifyPluginAsyncZod<{ configs: UserConfigServic
     {
       schema: {
         tags: ['users'],
-        description: `Changes the fields given (null clears email or phone); creates the configuration if there is none. ${doc}`,
+        description: `Changes the fields given (null clears email or phone); creates the configuration, and the user, if there is none. ${doc}`,
         params: z.object({ user_id: userIdSchema }),
         body: z
           .object({ preferred_method: method.optional(), email: email.nullable().optional(), phone: phone.nullable().optional() })
           .refine((b) => Object.keys(b).length > 0, { message: 'give at least one of preferred_method, email, phone' }),
-        response: { 200: configAnswer, ...errorResponses(400, 401, 404) },
+        response: { 200: configAnswer, ...errorResponses(400, 401) },
       },
     },
     async (request) => {
