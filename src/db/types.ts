@@ -40,8 +40,12 @@ export type AuditQuery = { userId?: string; event?: string; before?: number; lim
 
 export interface CredentialRepository {
   getService(): Promise<CredentialRow | null>;
-  /** Replaces the service seed (or sets the first one); the old one or the new one, never neither. */
-  replaceService(input: NewCredential, now: number, audit: AuditInput): Promise<void>;
+  /**
+   * Replaces the service seed (or sets the first one); the old one or the new one, never neither.
+   * When `sameSecret` says the old row holds the very secret being set, its last accepted step is
+   * kept: setting the same seed again must not make an accepted code valid again.
+   */
+  replaceService(input: NewCredential, now: number, audit: AuditInput, sameSecret: (old: CredentialRow) => boolean): Promise<void>;
   /**
    * Claims `step` for the credential: true only if no step at or above it was claimed before.
    * Two racing claims of one step: exactly one wins (a single conditional UPDATE).

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { KeyRing } from '../crypto/aes-gcm.js';
 import { sharedRsaDecryptPool } from '../crypto/rsa-pool.js';
@@ -26,6 +27,21 @@ export type CurrentCode = { code: string; validFor: number; timestamp: number };
 
 export function createSeedService(deps: SeedServiceDeps) {
   const { store, keyRing, clock } = deps;
+
+  /** Whether the stored seed is `secret` (one it cannot open counts as another). */
+  function sameSecret(row: CredentialRow, secret: Buffer): boolean {
+    let stored: Buffer;
+    try {
+      stored = keyRing.open({ keyId: row.keyId, blob: row.secretBlob }, SERVICE_SEED_AAD);
+    } catch {
+      return false;
+    }
+    try {
+      return stored.length === secret.length && timingSafeEqual(stored, secret);
+    } finally {
+      stored.fill(0);
+    }
+  }
 
   async function loadSeed(): Promise<{ row: CredentialRow; secret: Buffer } | null> {
     const row = await store.credentials.getService();
@@ -103,13 +119,17 @@ export function createSeedService(deps: SeedServiceDeps) {
         throw new AppError(422, 'INVALID_SEED', 'The decrypted seed must be 64 hex characters or a base32 secret of at least 128 bits');
       }
       const sealed = keyRing.seal(secret, SERVICE_SEED_AAD);
-      secret.fill(0);
       const now = clock.now();
-      await store.credentials.replaceService(
-        { secretBlob: sealed.blob, keyId: sealed.keyId, ...DEFAULT_PARAMS, status: 'active' },
-        now,
-        { userId: null, event: 'seed.set', success: true, ip: ctx.ip, at: now },
-      );
+      try {
+        await store.credentials.replaceService(
+          { secretBlob: sealed.blob, keyId: sealed.keyId, ...DEFAULT_PARAMS, status: 'active' },
+          now,
+          { userId: null, event: 'seed.set', success: true, ip: ctx.ip, at: now },
+          (old) => sameSecret(old, secret),
+        );
+      } finally {
+        secret.fill(0);
+      }
     },
 
     async currentCode(): Promise<CurrentCode> {

@@ -115,6 +115,17 @@ describe('verification', () => {
     expect(res.json()).toEqual({ valid: false, timestamp: Math.floor(t.clock.now() / 1000) });
   });
 
+  it('setting the same seed again does not make an accepted code valid again; a new seed starts afresh', async () => {
+    const code = codeAtStep(0);
+    expect((await verify(code)).json()).toEqual({ valid: true });
+    await setSeed(t, seed);
+    await setSeed(t, seed.toUpperCase()); // the same bytes, written another way
+    expect((await verify(code)).json()).toEqual({ valid: false });
+    const other = randomHexSeed();
+    await setSeed(t, other);
+    expect((await verify(oathtool(other, t.clock.now()))).json()).toEqual({ valid: true });
+  });
+
   it('an older step is refused once a newer one was accepted (RFC 6238 §5.2)', async () => {
     expect((await verify(codeAtStep(0))).json()).toEqual({ valid: true });
     expect((await verify(codeAtStep(-1))).json()).toEqual({ valid: false });

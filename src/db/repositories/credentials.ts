@@ -57,7 +57,7 @@ export function createCredentialRepository(db: Db, commit: GroupCommit): Credent
   const deleteService = db.prepare(`DELETE FROM totp_credentials WHERE kind = 'service'`);
   const insert = db.prepare(
     `INSERT INTO totp_credentials (kind, user_id, secret_blob, key_id, algorithm, digits, period, status, last_step, created_at, updated_at)
-     VALUES (@kind, @userId, @secretBlob, @keyId, @algorithm, @digits, @period, @status, NULL, @now, @now)`,
+     VALUES (@kind, @userId, @secretBlob, @keyId, @algorithm, @digits, @period, @status, @lastStep, @now, @now)`,
   );
   const claim = db.prepare(
     'UPDATE totp_credentials SET last_step = ?, updated_at = ? WHERE id = ? AND (last_step IS NULL OR last_step < ?)',
@@ -65,10 +65,13 @@ export function createCredentialRepository(db: Db, commit: GroupCommit): Credent
   const listSealed = db.prepare('SELECT id, kind, user_id, secret_blob, key_id FROM totp_credentials ORDER BY id');
   const updateSealed = db.prepare('UPDATE totp_credentials SET secret_blob = ?, key_id = ? WHERE id = ?');
 
-  const replaceService = (input: Parameters<CredentialRepository['replaceService']>[0], now: number, event: AuditInput) => {
+  type Replace = Parameters<CredentialRepository['replaceService']>;
+  const replaceService = (input: Replace[0], now: number, event: AuditInput, sameSecret: Replace[3]) => {
     touchServiceRow(db);
+    const old = getService.get() as Raw | undefined;
+    const lastStep = old && sameSecret(toCredential(old)) ? old.last_step : null;
     deleteService.run();
-    insert.run({ ...input, kind: 'service', userId: null, now });
+    insert.run({ ...input, kind: 'service', userId: null, lastStep, now });
     audit(event);
   };
   const claimTx = (id: number, step: number, now: number, event?: (won: boolean) => AuditInput) => {
@@ -94,8 +97,8 @@ export function createCredentialRepository(db: Db, commit: GroupCommit): Credent
       cache = { version, generation, row };
       return row;
     },
-    async replaceService(input, now, event) {
-      return commit.write(() => replaceService(input, now, event));
+    async replaceService(input, now, event, sameSecret) {
+      return commit.write(() => replaceService(input, now, event, sameSecret));
     },
     async claimStep(id, step, now, event) {
       return commit.write(() => claimTx(id, step, now, event));
