@@ -20,5 +20,10 @@ export const userIdSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9._@-]+$/, 'must be 1 to 128 letters, digits and ._@-');
 
-/** A code as sent by a client: checked for shape by the service (a malformed one is just wrong). */
-export const codeInput = z.string().max(64);
+/**
+ * A code as sent by a client. API.md: a code is a string of exactly `digits` ASCII digits and
+ * anything else is simply not valid ({"valid": false} or 401 INVALID_OTP), so a value of another
+ * type (a number, null, an object) is passed on as "" and checked like any wrong code. Only a
+ * missing code is a schema failure. The body limit bounds its length.
+ */
+export const codeInput = z.preprocess((v) => (v === undefined || typeof v === 'string' ? v : ''), z.string());

@@ -117,7 +117,8 @@ describe('challenges', () => {
       ['/challenge', { user_id: 'alice' }, 400, 'VALIDATION_FAILED'],
       ['/challenge/verify', { challenge_id: 'f'.repeat(32), code: '123456' }, 404, 'CHALLENGE_NOT_FOUND'],
       ['/challenge/verify', { challenge_id: 'not-an-id', code: '123456' }, 400, 'VALIDATION_FAILED'],
-      ['/challenge/verify', { challenge_id: 'f'.repeat(32), code: 123456 }, 400, 'VALIDATION_FAILED'],
+      ['/challenge/verify', { challenge_id: 'f'.repeat(32) }, 400, 'VALIDATION_FAILED'],
+      ['/challenge/verify', { challenge_id: 'f'.repeat(32), code: 123456 }, 404, 'CHALLENGE_NOT_FOUND'],
     ];
     for (const [url, body, status, code] of cases) {
       const r = await post(t, url, body);
