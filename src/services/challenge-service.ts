@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { randomId } from '../crypto/random.js';
 import type { ChallengeMethod, ChallengeRow, Store } from '../db/types.js';
 import { AppError } from '../errors.js';
-import { userNotFound, verificationEvent, type AttemptGuard } from './attempt-guard.js';
+import { accountLocked, userNotFound, verificationEvent, type AttemptGuard } from './attempt-guard.js';
 import type { BackupCodeService } from './backup-code-service.js';
 import type { RequestContext } from './context.js';
 import type { UserTotp } from './user-totp.js';
@@ -69,10 +69,14 @@ export function createChallengeService(deps: ChallengeServiceDeps) {
       const early = closed(ch, clock.now());
       if (early) {
         // No code is checked, so nothing is charged to the lockout; the refusal is still a
-        // failed verification for the audit log.
+        // failed verification for the audit log. API.md: while the user is locked, every
+        // verification is 429 with Retry-After, a closed challenge's included.
         const at = clock.now();
-        await store.audit.append({ userId: ch.userId, event: verificationEvent('challenge'), success: false, reason: `${ch.method}:${early.code.toLowerCase()}`, ip: ctx.ip, at });
-        throw early;
+        const lockedUntil = (await store.users.get(ch.userId))?.lockedUntil ?? null;
+        const locked = lockedUntil !== null && lockedUntil > at;
+        const reason = locked ? 'locked' : `${ch.method}:${early.code.toLowerCase()}`;
+        await store.audit.append({ userId: ch.userId, event: verificationEvent('challenge'), success: false, reason, ip: ctx.ip, at });
+        throw locked ? accountLocked(lockedUntil, at) : early;
       }
       const ticket = await guard.charge(ch.userId, { ip: ctx.ip, method: 'challenge' });
       let ok = false;

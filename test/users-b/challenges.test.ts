@@ -144,6 +144,20 @@ describe('challenges and the lockout', () => {
     const locked = await post(t, '/challenge/verify', { challenge_id: id, code: codes[0] });
     expect([locked.statusCode, locked.json().code, locked.headers['retry-after']]).toEqual([429, 'ACCOUNT_LOCKED', '60']);
   });
+
+  it('while locked, a closed challenge is 429 too (API.md: every verification), and audited as locked', async () => {
+    const codes = await generateCodes(t, 'alice');
+    const id = await open(t, 'alice', 'backup_code');
+    expect((await post(t, '/challenge/verify', { challenge_id: id, code: codes[0] })).statusCode).toBe(200);
+    expect((await post(t, '/challenge/verify', { challenge_id: id, code: codes[1] })).json().code).toBe('CHALLENGE_ALREADY_VERIFIED');
+    for (let i = 0; i < 5; i++) await post(t, '/backup-codes/verify', { user_id: 'alice', code: 'zzzzz-zzzzz' });
+    t.clock.advance(10_000);
+    const closed = await post(t, '/challenge/verify', { challenge_id: id, code: codes[1] });
+    expect([closed.statusCode, closed.json().code, closed.headers['retry-after']]).toEqual([429, 'ACCOUNT_LOCKED', '50']);
+    expect((await auditOf(t, 'alice'))[0]).toMatchObject({ event: 'challenge.verify', success: false, reason: 'locked' });
+    t.clock.advance(50_000);
+    expect((await post(t, '/challenge/verify', { challenge_id: id, code: codes[1] })).json().code).toBe('CHALLENGE_ALREADY_VERIFIED');
+  });
 });
 
 // The HTTP tests above run one request at a time up to the first real await, so the bounds
