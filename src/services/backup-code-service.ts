@@ -10,6 +10,32 @@ import type { RequestContext } from './context.js';
 
 export type BackupCodeServiceDeps = { store: Store; clock: Clock; guard: AttemptGuard; defaultCount: number };
 
+/**
+ * Runs at most `n` of the tasks given to it at once; the others wait their turn, in order.
+ * A finished task hands its slot straight to the next one, so no newcomer can slip past.
+ */
+export function concurrencyLimit(n: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+// scrypt runs on libuv's thread pool (4 threads by default), which backup-code checks share.
+// Generating a set of up to 50 codes queues up to 50 hashes: a few parallel generations used
+// to hold every thread for tens of seconds, and each check waited behind them. The hashes of
+// generations share two threads, in this process; checks keep the rest.
+const generationHashes = concurrencyLimit(2);
+
 export const invalidBackupCode = () => new AppError(401, 'INVALID_CODE', 'The backup code is not valid (or was already used)');
 
 export function createBackupCodeService(deps: BackupCodeServiceDeps) {
@@ -40,7 +66,7 @@ export function createBackupCodeService(deps: BackupCodeServiceDeps) {
       await requireUser(userId);
       const codes = Array.from({ length: count ?? deps.defaultCount }, newBackupCode);
       const salt = newBackupCodeSalt();
-      const hashes = await Promise.all(codes.map((c) => hashBackupCode(normalizeBackupCode(c) as string, salt)));
+      const hashes = await Promise.all(codes.map((c) => generationHashes(() => hashBackupCode(normalizeBackupCode(c) as string, salt))));
       const now = clock.now();
       await store.backupCodes.replaceSet(userId, salt, hashes, now, {
         userId,

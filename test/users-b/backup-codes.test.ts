@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BACKUP_CODE_BITS } from '../../src/otp/backup-codes.js';
+import { concurrencyLimit } from '../../src/services/backup-code-service.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { auditOf, databaseDump, generateCodes, get, IP, newUser, post, snapshot } from './support.js';
 
@@ -21,6 +22,19 @@ describe('backup codes', () => {
     expect(await generateCodes(t, 'alice', 3)).toHaveLength(3);
     const tooMany = await post(t, '/backup-codes/generate', { user_id: 'alice', count: 51 });
     expect([tooMany.statusCode, tooMany.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+  });
+
+  it('a check is not queued behind large generations: their hashes share two of the pool threads', async () => {
+    const codes = await generateCodes(t, 'alice');
+    for (const u of ['bob', 'carol', 'dave']) await newUser(t, u);
+    const done: string[] = [];
+    const generations = ['bob', 'carol', 'dave'].map((u) => post(t, '/backup-codes/generate', { user_id: u, count: 50 }).then((r) => done.push(`${u}:${r.statusCode}`)));
+    const check = post(t, '/backup-codes/verify', { user_id: 'alice', code: codes[0] }).then((r) => done.push(`check:${r.statusCode}`));
+    await Promise.all([...generations, check]);
+    // 150 hashes on two threads against one on a free thread: the check is answered first
+    // (before this limit, it waited behind every hash queued before it).
+    expect(done[0]).toBe('check:200');
+    expect(done.slice(1).sort()).toEqual(['bob:201', 'carol:201', 'dave:201']);
   });
 
   it('stores no code: the database file holds only salted hashes', async () => {
@@ -167,5 +181,38 @@ describe('backup codes and the lockout', () => {
     expect(count(401)).toBeLessThanOrEqual(5);
     expect(count(401) + count(429)).toBe(40);
     expect((await t.store.users.get('alice'))!.lockedUntil).not.toBeNull();
+  });
+});
+
+describe('concurrencyLimit', () => {
+  it('runs at most n tasks at once, and the others in order of arrival', async () => {
+    const limit = concurrencyLimit(2);
+    const gates: (() => void)[] = [];
+    const started: number[] = [];
+    let running = 0;
+    let most = 0;
+    const task = (i: number) =>
+      limit(async () => {
+        started.push(i);
+        most = Math.max(most, ++running);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        running--;
+        return i;
+      });
+    const tick = () => new Promise((r) => setImmediate(r));
+    const results = [task(0), task(1), task(2), task(3)];
+    await tick();
+    expect(started).toEqual([0, 1]);
+    gates.shift()?.(); // 0 ends: its slot goes to 2, the first waiting, before 4 that arrives now
+    results.push(task(4));
+    await tick();
+    expect(started).toEqual([0, 1, 2]);
+    while (started.length < 5 || gates.length > 0) {
+      gates.shift()?.();
+      await tick();
+    }
+    expect(await Promise.all(results)).toEqual([0, 1, 2, 3, 4]);
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    expect(most).toBe(2);
   });
 });
