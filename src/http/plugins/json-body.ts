@@ -9,6 +9,7 @@ declare module 'fastify' {
 }
 
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
 
 /** JSON bodies parsed by us, so the raw bytes stay available and bad JSON has our error. */
 export function registerJsonBody(app: FastifyInstance): void {
@@ -19,7 +20,8 @@ export function registerJsonBody(app: FastifyInstance): void {
     const raw = body as Buffer;
     request.rawBody = raw;
     // JSON is UTF-8 (RFC 8259 section 8.1): a body declared in another charset is refused, not misread.
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    const type = request.headers['content-type'] ?? '';
+    const charset = type.includes(';') ? CHARSET.exec(type)?.[1]?.toLowerCase() : undefined;
     if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
       return done(new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json in UTF-8'), undefined);
     }
