@@ -98,8 +98,9 @@ export const totpRoutes: FastifyPluginAsyncZod<{ enrolments: EnrolmentService; u
           'Verifies a TOTP code of the user (`username` or `user_id`, the same identifier). Accepts the current step and ' +
           'TOTP_WINDOW steps either side, each step at most once per user (also across processes): a replayed code, or one of ' +
           'a step older than the last accepted (RFC 6238 section 5.2), is 401 INVALID_OTP. A code that is not a string of ' +
-          'the enrolment\'s digits is simply wrong (401, charged). The first good code activates a pending enrolment and enables 2FA. Every attempt is charged to the ' +
-          "user's lockout before the code is checked: after LOCKOUT_THRESHOLD consecutive failures (any method) the user is " +
+          "the enrolment's digits is simply wrong (401, charged). The first good code activates a pending enrolment and " +
+          "enables 2FA. Every attempt is charged to the user's lockout before the code is checked: after " +
+          'LOCKOUT_THRESHOLD consecutive failures (any method) the user is ' +
           'locked and every verification is 429 ACCOUNT_LOCKED with Retry-After, even with a right code. Rate limited per ' +
           'client address (429 RATE_LIMITED). 404 USER_NOT_FOUND / NOT_ENROLLED change nothing.',
         body: z
