@@ -72,6 +72,45 @@ describe('POST /decrypt-seed then the code routes', () => {
     expect((await t.app.inject({ url: '/generate-2fa', headers: t.auth })).json().code).toBe(oathtool(seed, t.clock.now()));
   });
 
+  it('a base32 secret of exactly 128 bits is accepted, one of 120 bits is 422 INVALID_SEED', async () => {
+    const b32 = (bytes: Buffer) => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+      let bits = '';
+      for (const b of bytes) bits += b.toString(2).padStart(8, '0');
+      return bits.match(/.{1,5}/g)!.map((c) => alphabet[parseInt(c.padEnd(5, '0'), 2)]).join('');
+    };
+    const k128 = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+    const ok = await t.app.inject({ method: 'POST', url: '/decrypt-seed', headers: t.auth, payload: { encrypted_seed: opensslEncrypt(b32(k128), t.publicKeyPath) } });
+    expect(ok.statusCode).toBe(200);
+    expect((await t.app.inject({ url: '/generate-2fa', headers: t.auth })).json().code).toBe(oathtool(k128.toString('hex'), t.clock.now()));
+    const short = await t.app.inject({ method: 'POST', url: '/decrypt-seed', headers: t.auth, payload: { encrypted_seed: opensslEncrypt(b32(k128.subarray(0, 15)), t.publicKeyPath) } });
+    expect([short.statusCode, short.json().code]).toEqual([422, 'INVALID_SEED']);
+  });
+
+  it('a replacement that fails inside its transaction leaves the old seed (API.md: the old one or the new one)', async () => {
+    await setSeed(t, seed);
+    // The new row's INSERT fails after the old row's DELETE ran, in the same transaction.
+    t.store.db.exec("CREATE TEMP TRIGGER refuse_seed BEFORE INSERT ON totp_credentials WHEN NEW.kind = 'service' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    const res = await t.app.inject({ method: 'POST', url: '/decrypt-seed', headers: t.auth, payload: { encrypted_seed: opensslEncrypt(randomHexSeed(), t.publicKeyPath) } });
+    expect([res.statusCode, res.json().code]).toEqual([500, 'INTERNAL_ERROR']);
+    t.store.db.exec('DROP TRIGGER refuse_seed');
+    expect((await t.app.inject({ url: '/generate-2fa', headers: t.auth })).json().code).toBe(oathtool(seed, t.clock.now()));
+  });
+
+  it('every verification of a seed code is audited with its outcome and address, never the code', async () => {
+    await setSeed(t, seed);
+    const code = codeAtStep(0);
+    const wrong = code === '000000' ? '000001' : '000000';
+    for (const c of [wrong, code, code]) await t.app.inject({ method: 'POST', url: '/verify-2fa', headers: t.auth, payload: { code: c }, remoteAddress: '192.0.2.7' });
+    const rows = t.store.db.prepare("SELECT user_id, event, success, reason, ip FROM audit_events WHERE event = 'seed.verify' ORDER BY id").all();
+    expect(rows).toEqual([
+      { user_id: null, event: 'seed.verify', success: 0, reason: 'invalid_code', ip: '192.0.2.7' },
+      { user_id: null, event: 'seed.verify', success: 1, reason: null, ip: '192.0.2.7' },
+      { user_id: null, event: 'seed.verify', success: 0, reason: 'replay', ip: '192.0.2.7' },
+    ]);
+    expect(JSON.stringify(t.store.db.prepare('SELECT * FROM audit_events').all())).not.toContain(code);
+  });
+
   it('valid_for counts down to 1 within the step', async () => {
     await setSeed(t, seed);
     t.clock.advance(29_999);

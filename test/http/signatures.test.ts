@@ -124,8 +124,22 @@ describe('REQUIRE_SIGNATURES=true', () => {
     await setup({ REQUIRE_SIGNATURES: 'true' });
     expect((await t.app.inject({ url: '/otp', headers: t.auth })).json()).toEqual(fail('INVALID_SIGNATURE'));
     expect((await t.app.inject({ url: '/generate-2fa', headers: t.auth })).json()).toEqual(fail('INVALID_SIGNATURE'));
+    // The per-user routes too (API.md: every authenticated route), and nothing is written.
+    const users: [string, string, object?][] = [
+      ['POST', '/totp/register', { username: 'alice' }],
+      ['POST', '/totp/verify', { username: 'alice', otp: '123456' }],
+      ['POST', '/backup-codes/generate', { user_id: 'alice' }],
+      ['GET', '/status/alice'],
+      ['GET', '/audit'],
+    ];
+    for (const [method, url, payload] of users) {
+      const res = await t.app.inject({ method: method as 'GET' | 'POST', url, headers: t.auth, ...(payload ? { payload } : {}) });
+      expect(res.json(), url).toEqual(fail('INVALID_SIGNATURE'));
+    }
+    expect(t.store.db.prepare('SELECT COUNT(*) AS n FROM users').get()).toEqual({ n: 0 });
     expect((await t.app.inject({ url: '/health' })).statusCode).toBe(200);
     expect((await t.app.inject({ url: '/seed/public-key' })).statusCode).toBe(200);
+    expect((await t.app.inject({ url: '/.well-known/jwks.json' })).statusCode).toBe(200);
 
     const ts = nowS();
     const ok = await t.app.inject({ url: '/otp', headers: { ...t.auth, 'x-timestamp': String(ts), 'x-signature': sign(ts, 'GET', '/otp') } });

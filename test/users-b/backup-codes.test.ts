@@ -1,3 +1,4 @@
+import { scryptSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BACKUP_CODE_BITS } from '../../src/otp/backup-codes.js';
 import { concurrencyLimit } from '../../src/services/backup-code-service.js';
@@ -45,10 +46,20 @@ describe('backup codes', () => {
       const bare = c.replace('-', '');
       for (const form of [c, bare, c.toUpperCase(), bare.toUpperCase()]) expect(dump).not.toContain(form);
     }
-    // Salted: the same code under two sets (two users here) would not give the same hash.
     const hashes = t.store.db.prepare('SELECT code_hash FROM backup_codes').all() as { code_hash: Buffer }[];
     expect(hashes.every((h) => h.code_hash.length === 32)).toBe(true);
     expect(t.store.db.prepare('SELECT COUNT(*) AS n FROM backup_code_sets').get()).toEqual({ n: 1 });
+    // Salted: each set has its own random salt, and each stored hash is scrypt of the code under it.
+    await newUser(t, 'bob');
+    await generateCodes(t, 'bob');
+    const salts = (t.store.db.prepare('SELECT salt FROM backup_code_sets ORDER BY user_id').all() as { salt: Buffer }[]).map((r) => r.salt);
+    expect(salts.map((x) => x.length)).toEqual([16, 16]);
+    expect(salts[0]!.equals(salts[1]!)).toBe(false);
+    expect(salts.some((x) => x.equals(Buffer.alloc(16)))).toBe(false);
+    const aliceHashes = (t.store.db.prepare("SELECT code_hash FROM backup_codes WHERE user_id = 'alice'").all() as { code_hash: Buffer }[]).map((r) => r.code_hash.toString('hex'));
+    const unused = codes.find((c) => c !== codes[0])!;
+    const expected = scryptSync(unused.replace('-', '').toUpperCase(), salts[0]!, 32, { N: 2 ** 14, r: 8, p: 1 }).toString('hex');
+    expect(aliceHashes).toContain(expected);
   });
 
   it('accepts a code once, in any case, with or without the dash', async () => {
@@ -121,7 +132,8 @@ describe('backup codes', () => {
       ['backup_codes.generate', true, 'count_10', IP, at],
     ]);
     const text = JSON.stringify(await auditOf(t, 'alice'));
-    for (const c of codes) expect(text).not.toContain(c.replace('-', '').slice(0, 6));
+    // Neither half of any code, in either case, dashed or not.
+    for (const c of codes) for (const part of [...c.split('-'), c.replace('-', '')]) for (const x of [part, part.toUpperCase()]) expect(text).not.toContain(x);
   });
 
   it('answers an unknown user, a malformed body or a wrong type in the error format and changes nothing', async () => {

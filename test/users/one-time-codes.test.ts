@@ -56,6 +56,16 @@ describe('one-time codes', () => {
     expect((await verify(g.otp_code)).statusCode).toBe(200);
   });
 
+  it('a success resets the failure count, as for every method (API.md lockout)', async () => {
+    const failures = () => t.app.inject({ url: '/status/alice', headers: t.auth }).then((r) => r.json().failed_attempts as number);
+    const g = await generate();
+    const wrong = g.otp_code === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 3; i++) expect((await verify(wrong)).statusCode).toBe(401);
+    expect(await failures()).toBe(3);
+    expect((await verify(g.otp_code)).statusCode).toBe(200);
+    expect(await failures()).toBe(0);
+  });
+
   it('a new code voids the unused earlier one', async () => {
     const first = await generate();
     const second = await generate();

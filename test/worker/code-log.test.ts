@@ -128,20 +128,24 @@ describe('npm run worker', () => {
     const t = await createTestApp();
     const seed = randomHexSeed();
     const cronDir = tmp();
-    const env = { NODE_ENV: 'production', DATA_DIR: t.dataDir, DATA_KEY: TEST_DATA_KEY, CRON_DIR: cronDir, CRON_SCHEDULE: '* * * * * *', LOG_LEVEL: 'info' };
+    const env = { NODE_ENV: 'production', DATA_DIR: t.dataDir, DATA_KEY: TEST_DATA_KEY, CRON_DIR: cronDir, CRON_SCHEDULE: '* * * * * *', LOG_LEVEL: 'info', CRON_MAX_BYTES: '1024' };
+    // An earlier run's lines, just under CRON_MAX_BYTES: the worker's first line rotates them away.
+    const earlier = '2026-11-23 14:05:00 - 2FA Code: 000000\n'.repeat(26);
+    writeFileSync(join(cronDir, 'last_code.txt'), earlier);
 
     // First without a seed: warnings, no line.
     const child = startEntry('src/worker.ts', env);
     const c = collect(child);
     await waitFor(() => c.out().includes('no seed is set yet'));
-    expect(existsSync(join(cronDir, 'last_code.txt'))).toBe(false);
+    expect(readFileSync(join(cronDir, 'last_code.txt'), 'utf8')).toBe(earlier);
 
     await setSeed(t, seed);
     const file = join(cronDir, 'last_code.txt');
-    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').split('\n').filter(Boolean).length >= 2);
+    await waitFor(() => existsSync(`${file}.1`) && existsSync(file) && readFileSync(file, 'utf8').split('\n').filter(Boolean).length >= 2);
     child.kill('SIGTERM');
     expect(await c.exited).toBe(0);
 
+    expect(readFileSync(`${file}.1`, 'utf8')).toBe(earlier); // CRON_MAX_BYTES reached the worker
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     for (const line of lines) {
       expect(line).toMatch(LINE);
