@@ -6,6 +6,7 @@ import { databasePath } from './db/open.js';
 import { createSqliteStore } from './db/store.js';
 import { createLogger } from './logger.js';
 import { resolveSecrets } from './secrets.js';
+import { unknownDataKeys, unknownDataKeysMessage } from './services/key-rotation.js';
 
 // The HTTP service: load config, open the database, build the app, listen, stop on SIGTERM.
 
@@ -39,6 +40,12 @@ async function main(): Promise<void> {
     );
   }
   const store = createSqliteStore(databasePath(config.dataDir));
+  const unknown = await unknownDataKeys({ store, keyRing: secrets.keyRing });
+  if (unknown.length > 0) {
+    store.close();
+    process.stderr.write(`The service cannot start. ${unknownDataKeysMessage(unknown)}\n`);
+    process.exit(1);
+  }
   const app = await buildApp({ config, secrets, store, clock: systemClock, logger, version: version() });
 
   let stopping = false;

@@ -6,6 +6,7 @@ import { createSqliteStore } from './db/store.js';
 import { createLogger } from './logger.js';
 import { resolveSecrets } from './secrets.js';
 import { createCodeLog } from './services/code-log.js';
+import { unknownDataKeys, unknownDataKeysMessage } from './services/key-rotation.js';
 import { createSeedService } from './services/seed-service.js';
 
 // The code log worker (the cron sidecar): no HTTP server, the same database and repositories.
@@ -27,6 +28,12 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel).child({ component: 'code-log-worker' });
   const store = createSqliteStore(databasePath(config.dataDir));
+  const unknown = await unknownDataKeys({ store, keyRing: secrets.keyRing });
+  if (unknown.length > 0) {
+    store.close();
+    process.stderr.write(`The worker cannot start. ${unknownDataKeysMessage(unknown)}\n`);
+    process.exit(1);
+  }
   const seeds = createSeedService({ store, keyRing: secrets.keyRing, rsa: null, clock: systemClock, totpWindow: config.totpWindow });
   const log = createCodeLog({
     dir: config.cronDir,

@@ -1,7 +1,10 @@
 // npm run rotate-keys: re-seals every sealed secret under DATA_KEY, in one transaction, and
 // says how many rows changed. Run it with the new key as DATA_KEY and the old one(s) in
-// DATA_KEYS_PREVIOUS; once it reports success, the old keys are no longer needed. Safe to run
-// while the service is up (the transaction holds the write lock) and safe to run twice.
+// DATA_KEYS_PREVIOUS, after every API process and worker has been restarted the same way: one
+// still running with the old key as its DATA_KEY could not open the re-sealed rows and would
+// go on sealing new ones under the old key. The transaction holds the write lock, so the
+// service may serve meanwhile, and running it twice is harmless.
+import { existsSync } from 'node:fs';
 import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { databasePath } from '../db/open.js';
@@ -23,7 +26,13 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const store = createSqliteStore(databasePath(config.dataDir));
+  const file = databasePath(config.dataDir);
+  if (!existsSync(file)) {
+    // Opening would create an empty database and report "0 of 0": a wrong DATA_DIR would look like success.
+    process.stderr.write(`rotate-keys changed nothing: there is no database at ${file} (check DATA_DIR).\n`);
+    return 1;
+  }
+  const store = createSqliteStore(file);
   try {
     const r = await rotateDataKeys({ store, keyRing: secrets.keyRing, clock: systemClock });
     process.stdout.write(

@@ -36,7 +36,7 @@ export class KeyRing {
   /** Opens a sealed value; throws if the key id is unknown or the value was tampered with. */
   open(sealed: Sealed, aad: string): Buffer {
     const key = this.byId.get(sealed.keyId);
-    if (!key) throw new Error('sealed with an unknown data key');
+    if (!key) throw new Error(`sealed with an unknown data key (id ${sealed.keyId}): restart this process with the current DATA_KEY`);
     const iv = sealed.blob.subarray(0, IV_BYTES);
     const tag = sealed.blob.subarray(IV_BYTES, IV_BYTES + TAG_BYTES);
     const decipher = createDecipheriv('aes-256-gcm', key, iv);

@@ -293,4 +293,6 @@ export interface SealedValueRepository {
    * or null to leave a value as it is. Throws (changing nothing) if `reseal` throws for any.
    */
   resealAll(reseal: (v: SealedValue) => { keyId: string; blob: Buffer } | null, audit: (changed: number) => AuditInput): Promise<{ examined: number; changed: number }>;
+  /** How many sealed values each data key id seals. */
+  countByKey(): Promise<{ keyId: string; count: number }[]>;
 }

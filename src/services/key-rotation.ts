@@ -29,3 +29,22 @@ export async function rotateDataKeys(deps: { store: Store; keyRing: KeyRing; clo
   );
   return { ...r, keyId: current };
 }
+
+/**
+ * The data key ids that seal stored values but are neither DATA_KEY nor in DATA_KEYS_PREVIOUS,
+ * with how many values each seals. A process started without them could open none of those
+ * values: every code of theirs would fail, so server.ts and worker.ts refuse to start instead.
+ */
+export async function unknownDataKeys(deps: { store: Store; keyRing: KeyRing }): Promise<{ keyId: string; count: number }[]> {
+  const known = new Set(deps.keyRing.ids);
+  return (await deps.store.sealedValues.countByKey()).filter((k) => !known.has(k.keyId));
+}
+
+/** The message for unknownDataKeys' answer (ids only: a key id is derived from a key, not the key). */
+export function unknownDataKeysMessage(unknown: { keyId: string; count: number }[]): string {
+  const list = unknown.map((k) => `${k.keyId} (${k.count} value${k.count === 1 ? '' : 's'})`).join(', ');
+  return (
+    `Stored secrets are sealed under data key id(s) ${list}, which is neither DATA_KEY nor in DATA_KEYS_PREVIOUS. ` +
+    'Start with the key that sealed them (in DATA_KEYS_PREVIOUS during a rotation); see README, "Rotating the data key".'
+  );
+}

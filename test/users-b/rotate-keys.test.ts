@@ -1,6 +1,7 @@
 import { Database } from '../../src/db/driver.js';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dataKeyFromBase64 } from '../../src/crypto/aes-gcm.js';
 import { databasePath } from '../../src/db/open.js';
 import { createTestApp, newDataDir, oathtool, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
@@ -84,5 +85,63 @@ describe('npm run rotate-keys', () => {
     const third = await start(dataDir, clock, { DATA_KEY: k2 });
     expect((await third.app.inject({ url: '/generate-2fa', headers: third.auth })).json().code).toBe(oathtool(seed, clock.now()));
     expect((await post(third, '/totp/verify', { user_id: 'alice', otp: oathtool(userKey, clock.now()) })).statusCode).toBe(200);
+  });
+});
+
+describe('a data key that cannot open what is stored', () => {
+  it('the service and the worker refuse to start, naming the key id and never a key; rotate-keys refuses a missing database', async () => {
+    const [k1, k2] = [newKey(), newKey()];
+    const dataDir = newDataDir();
+    const t = await createTestApp({ dataDir, env: { DATA_KEY: k1 } });
+    await setSeed(t, randomHexSeed());
+    await enrolActive(t, 'alice');
+    await t.close();
+    const keys = inject('keysDir');
+    const apiKey = newKey();
+    const env = {
+      NODE_ENV: 'production',
+      API_KEY: apiKey,
+      DATA_KEY: k2,
+      PRIVATE_KEY_PATH: join(keys, 'private_key.pem'),
+      PUBLIC_KEY_PATH: join(keys, 'public_key.pem'),
+      DATA_DIR: dataDir,
+      KEYS_DIR: newDataDir(),
+      CRON_DIR: newDataDir(),
+      PORT: '0',
+      HOST: '127.0.0.1',
+    };
+    const id1 = dataKeyFromBase64(k1).id;
+    for (const [entry, who] of [['src/server.ts', 'service'], ['src/worker.ts', 'worker']] as const) {
+      const run = await runEntry(entry, env);
+      expect(run.code, entry).toBe(1);
+      expect(run.stderr).toContain(`The ${who} cannot start. Stored secrets are sealed under data key id(s) ${id1} (2 values)`);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      for (const k of [k1, k2, apiKey]) expect(run.stdout + run.stderr).not.toContain(k);
+    }
+    const nowhere = await runEntry('src/cli/rotate-keys.ts', { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: join(newDataDir(), 'missing'), KEYS_DIR: newDataDir(), DATA_KEY: k2 });
+    expect([nowhere.code, nowhere.stderr]).toEqual([1, expect.stringContaining('there is no database at')]);
+  }, 60_000);
+
+  it('a code that cannot be checked (a secret under an unknown key) is a 500, audited, and never charged to the lockout', async () => {
+    const [k1, k2] = [newKey(), newKey()];
+    const dataDir = newDataDir();
+    const clock = new FakeClock();
+    const first = await createTestApp({ dataDir, clock, env: { DATA_KEY: k1 } });
+    const secret = await enrolActive(first, 'alice');
+    await first.close();
+    // In process, without server.ts's start-up check: as a process still running with an old key would.
+    const t = await createTestApp({ dataDir, clock, env: { DATA_KEY: k2 } });
+    try {
+      clock.advance(30_000);
+      for (let i = 0; i < 7; i++) {
+        const res = await post(t, '/totp/verify', { user_id: 'alice', otp: oathtool(secret, clock.now()) });
+        expect([res.statusCode, res.json().code]).toEqual([500, 'INTERNAL_ERROR']);
+      }
+      expect((await t.app.inject({ url: '/status/alice', headers: t.auth })).json()).toMatchObject({ failed_attempts: 0, locked_until: null });
+      const events = await t.store.audit.list({ userId: 'alice', event: 'totp.verify', limit: 10 });
+      expect(events.filter((e) => e.reason === 'error')).toHaveLength(7);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -15,6 +15,7 @@ export function createSealedValueRepository(db: Db, commit: GroupCommit): Sealed
   const audit = auditWriter(db);
   const list = db.prepare('SELECT id, kind, user_id, secret_blob, key_id FROM totp_credentials ORDER BY id');
   const update = db.prepare('UPDATE totp_credentials SET secret_blob = ?, key_id = ? WHERE id = ?');
+  const byKey = db.prepare('SELECT key_id AS keyId, COUNT(*) AS count FROM totp_credentials GROUP BY key_id ORDER BY key_id');
 
   // Reads and writes inside one IMMEDIATE transaction: no writer can replace a secret between
   // the read and the write, and a failure on any row (an unknown key) rolls every row back.
@@ -33,6 +34,9 @@ export function createSealedValueRepository(db: Db, commit: GroupCommit): Sealed
   return {
     async resealAll(reseal, event) {
       return commit.write(() => resealTx(reseal, event));
+    },
+    async countByKey() {
+      return byKey.all() as { keyId: string; count: number }[];
     },
   };
 }

@@ -77,7 +77,9 @@ export function createUserCredentialRepository(db: Db, commit: GroupCommit): Use
     try {
       step = decide(cred);
     } catch (error) {
-      fail('error');
+      // The service could not check the code (a secret sealed under a data key this process
+      // does not hold): audited, but not charged, so a fault of ours never locks a user out.
+      audit(events.verification(false, 'error'));
       return { outcome: 'error', error };
     }
     if (step === null) {
