@@ -64,6 +64,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     frameworkErrors,
     clientErrorHandler,
+    return503OnClosing: false, // plugins/errors.ts answers those requests in the error format
+    // A client that stops sending mid-request is cut (408 REQUEST_TIMEOUT) rather than held
+    // open forever; Node checks this every 30 s.
+    requestTimeout: 30_000,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -10,6 +10,8 @@ import { unknownDataKeys, unknownDataKeysMessage } from './services/key-rotation
 
 // The HTTP service: load config, open the database, build the app, listen, stop on SIGTERM.
 
+const SHUTDOWN_GRACE_MS = 8_000;
+
 function version(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -53,9 +55,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // Requests in progress finish; a connection still open after the grace (a client stalled
+    // mid-request) is closed, so a stop never waits for a client, and ends before docker's
+    // 10 s turn into SIGKILL.
+    const deadline = setTimeout(() => {
+      logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'closing the connections still open');
+      app.server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
     try {
       await app.close();
     } finally {
+      clearTimeout(deadline);
       store.close();
       process.exit(0);
     }

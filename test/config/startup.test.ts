@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -82,6 +83,50 @@ describe('a production start refuses bad configuration with one message listing 
     expect(await c.exited).toBe(0);
     expect(c.out()).not.toContain(GOOD_KEY);
   });
+});
+
+describe('stopping under load', () => {
+  it('SIGTERM: a request arriving while draining is 503 SHUTTING_DOWN in the error format, and a stalled client cannot hold the stop', async () => {
+    const port = await freePort();
+    const child = startEntry('src/server.ts', prodEnv({ PORT: String(port) }));
+    const c = collect(child);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok);
+    const open = () =>
+      new Promise<Socket>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+      });
+    // Expect: 100-continue makes Node answer "100 Continue" once it has the request's headers:
+    // a sign, not a sleep, that the request is in progress.
+    const head = (length: number, expect = '') =>
+      `POST /totp/register HTTP/1.1\r\nHost: x\r\nX-API-Key: ${GOOD_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${expect}\r\n`;
+    const continued = (s: Socket) => new Promise((r) => s.on('data', (d) => d.toString().includes('100 Continue') && r(null)));
+    const body = '{"username":"alice"}';
+    // One client stops half-way through its body and never sends the rest.
+    const stalled = await open();
+    const stalledGoing = continued(stalled);
+    stalled.write(`${head(body.length, 'Expect: 100-continue\r\n')}{"usern`);
+    // Another is mid-request too, and will pipeline a second request once stopping has begun.
+    const pipelining = await open();
+    let answers = '';
+    pipelining.on('data', (d) => (answers += d.toString()));
+    const closed = new Promise((r) => pipelining.on('close', r));
+    const pipeliningGoing = continued(pipelining);
+    pipelining.write(`${head(body.length, 'Expect: 100-continue\r\n')}{"usern`);
+    await Promise.all([stalledGoing, pipeliningGoing]);
+    child.kill('SIGTERM');
+    await waitFor(() => c.out().includes('shutting down'));
+    pipelining.write(`ame":"alice"}${head(JSON.stringify({ username: 'bob' }).length)}{"username":"bob"}`);
+    await closed;
+    expect(answers).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
+    const second = answers.slice(answers.indexOf('HTTP/1.1 503'));
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toMatch(/x-request-id: /i);
+    expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toEqual({ error: expect.any(String), code: 'SHUTTING_DOWN' });
+    // The stalled client does not keep the process: it exits 0 after the grace period.
+    expect(await c.exited).toBe(0);
+    expect(stalled.destroyed || stalled.readableEnded).toBe(true);
+    stalled.destroy();
+  }, 40_000);
 });
 
 describe('a development start on a fresh clone', () => {

@@ -16,6 +16,22 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message: str
 
 /** One error format everywhere (API.md "Conventions"); a 5xx never says what went wrong inside. */
 export function registerErrorHandling(app: FastifyInstance): void {
+  // While the server drains (SIGTERM), a request that still arrives on an open connection is
+  // refused in the error format, with its request id (Fastify's own 503 has neither:
+  // return503OnClosing is off in app.ts). Connection: close is set by Fastify.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    reply
+      .header('x-request-id', request.id)
+      .code(503)
+      .send({ error: 'The service is shutting down; retry in a moment', code: 'SHUTTING_DOWN' } satisfies Body);
+  });
+
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' } satisfies Body);
   });
