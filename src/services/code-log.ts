@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, appendFileSync, closeSync, constants, copyFileSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
@@ -14,7 +14,8 @@ import { join } from 'node:path';
 // it (rename is atomic: a reader opens the old file or the new one, both whole). Every other
 // line is a plain append. Writers take a lock file for the check-and-write, so an append to
 // the old file cannot be lost to the rename, whether they are tasks of one process or several
-// workers on the same volume.
+// workers on the same volume; under it a writer also skips a moment whose line is already the
+// last one, so two workers write each moment once.
 
 const PAGE = 4096; // the smallest page-cache unit: a larger page or folio is a multiple of it
 const LOCK_STALE_MS = 10_000; // a holder keeps the lock for milliseconds; older means it died
@@ -41,6 +42,9 @@ export function createCodeLog(deps: CodeLogDeps) {
   // Used only under the lock: one name will do, and a copy a dead writer left is overwritten.
   const copyFile = join(deps.dir, `.${CODE_LOG_FILE}.tmp`);
   mkdirSync(deps.dir, { recursive: true });
+  // A directory the worker cannot write (a read-only mount) is a start-up error, not a failure
+  // at every tick of a process that looks alive.
+  accessSync(deps.dir, constants.W_OK);
 
   function sizeOf(path: string): number {
     try {
@@ -50,8 +54,28 @@ export function createCodeLog(deps: CodeLogDeps) {
     }
   }
 
+  /** The last line of a file, without its newline, or null if there is none. */
+  function lastLine(path: string): string | null {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size === 0) return null;
+      const buf = Buffer.alloc(Math.min(size, 128)); // a line is 39 bytes
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      const text = buf.toString('utf8').replace(/\n$/, '');
+      return text.slice(text.lastIndexOf('\n') + 1);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** Runs `write` holding the lock file (O_EXCL create), taking over one left by a writer that died. */
-  async function locked(write: () => void): Promise<void> {
+  async function locked<T>(write: () => T): Promise<T> {
     for (;;) {
       try {
         closeSync(openSync(lockFile, 'wx'));
@@ -67,7 +91,7 @@ export function createCodeLog(deps: CodeLogDeps) {
       await sleep(LOCK_RETRY_MS);
     }
     try {
-      write();
+      return write();
     } finally {
       rmSync(lockFile, { force: true }); // gone only if a writer took it over after 10 s
     }
@@ -103,9 +127,15 @@ export function createCodeLog(deps: CodeLogDeps) {
         deps.warn('no seed is set yet: nothing written (POST /decrypt-seed to set one)');
         return false;
       }
-      const line = Buffer.from(formatCodeLine(timeMs, code));
-      await locked(() => append(line));
-      return true;
+      const text = formatCodeLine(timeMs, code);
+      const moment = text.slice(0, 19); // "2026-11-23 14:05:00"
+      return locked(() => {
+        // One line per moment: a second worker on the same directory (or a tick run twice)
+        // finds this moment's line already written, under the same lock, and adds none.
+        if ((lastLine(file) ?? lastLine(`${file}.1`))?.startsWith(moment)) return false;
+        append(Buffer.from(text));
+        return true;
+      });
     },
   };
 }

@@ -98,10 +98,21 @@ describe('the code log', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  it('writes each moment once, also when two workers share the directory', async () => {
+    const dir = tmp();
+    const logs = [1, 2].map(() => createCodeLog({ dir, maxBytes: 1 << 20, codeAt: async () => '222222', warn: () => {} }));
+    const at = Date.UTC(2026, 0, 1, 0, 0, 0);
+    expect(await Promise.all(logs.map((l) => l.tick(at)))).toEqual([true, false]);
+    expect(await logs[1]!.tick(at)).toBe(false); // a tick run again
+    expect(await logs[1]!.tick(at + 60_000)).toBe(true);
+    expect(await logs[0]!.tick(at + 60_000)).toBe(false);
+    expect(readFileSync(join(dir, 'last_code.txt'), 'utf8')).toBe('2026-01-01 00:00:00 - 2FA Code: 222222\n2026-01-01 00:01:00 - 2FA Code: 222222\n');
+  });
+
   it('never shows a reader a torn line while several writers append at once', async () => {
     const dir = tmp();
     const file = join(dir, 'last_code.txt');
-    const writers = [1, 2, 3].map(() => spawn(process.execPath, ['--import', 'tsx', 'test/worker/torn-writer.ts', dir, '3000'], { cwd: ROOT, stdio: 'ignore' }));
+    const writers = [0, 1, 2].map((hour) => spawn(process.execPath, ['--import', 'tsx', 'test/worker/torn-writer.ts', dir, '3000', String(hour)], { cwd: ROOT, stdio: 'ignore' }));
     const done = Promise.all(writers.map((w) => new Promise((r) => w.on('exit', r))));
     let finished = false;
     void done.then(() => (finished = true));
