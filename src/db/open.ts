@@ -30,6 +30,15 @@ export function migrate(db: Db, dir = MIGRATIONS_DIR): number {
   const files = readdirSync(dir)
     .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
     .sort();
+  // A database migrated by a newer build (a rollback to an older image) has tables this build
+  // does not know how to keep consistent: refuse it rather than write to it.
+  const known = new Set(files.map((f) => Number(f.slice(0, 3))));
+  const newer = (db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as { version: number; name: string }[]).filter((m) => !known.has(m.version));
+  if (newer.length > 0) {
+    throw new Error(
+      `the database was migrated by a newer version of the service (${newer.map((m) => m.name).join(', ')}): run that version, or restore a backup taken before the upgrade`,
+    );
+  }
   let applied = 0;
   for (const file of files) {
     const version = Number(file.slice(0, 3));

@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { ENV_VARIABLES, loadConfig, ConfigError } from '../../src/config.js';
+import { Database } from '../../src/db/driver.js';
+import { databasePath, openDatabase } from '../../src/db/open.js';
 import { collect, freePort, ROOT, runEntry, startEntry, waitFor } from '../helpers/spawn.js';
 import { mustNotLog } from '../helpers/log-capture.js';
 
+const openDatabaseReadOnly = (file: string) => new Database(file, { readonly: true });
 const GOOD_KEY = 'production-api-key-0123456789-abcdefghij';
 const DATA_KEY = Buffer.alloc(32, 3).toString('base64');
 mustNotLog(GOOD_KEY, DATA_KEY);
@@ -82,6 +85,22 @@ describe('a production start refuses bad configuration with one message listing 
     child.kill('SIGTERM');
     expect(await c.exited).toBe(0);
     expect(c.out()).not.toContain(GOOD_KEY);
+  });
+});
+
+describe('a database from a newer version', () => {
+  it('is refused at start with a clear message (a rollback to an older image), and left as it was', async () => {
+    const dataDir = tmp('tfa-newer-');
+    const db = openDatabase(databasePath(dataDir));
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(99, '099_from_the_future.sql', Date.now());
+    db.close();
+    const run = await runEntry('src/server.ts', prodEnv({ DATA_DIR: dataDir }));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the database was migrated by a newer version of the service (099_from_the_future.sql)');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    const after = openDatabaseReadOnly(databasePath(dataDir));
+    expect(after.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 99 });
+    after.close();
   });
 });
 
