@@ -50,7 +50,11 @@ const envSchema = z.object({
   CRON_DIR: z.string().default('./cron'),
   CRON_SCHEDULE: z.string().default('0 * * * * *'),
   CRON_MAX_BYTES: int(1_048_576, 1_024, 1_073_741_824),
-  TOTP_ISSUER: z.string().default('TwoFactor'),
+  // The Key URI format forbids ":" in the issuer (API.md); a blank one would show as "%20".
+  TOTP_ISSUER: z
+    .string()
+    .default('TwoFactor')
+    .refine((v) => v.trim() !== '' && !v.includes(':'), 'must be a name without ":" (the Key URI format forbids it)'),
   LOCKOUT_THRESHOLD: int(5, 1, 100),
   LOCKOUT_BASE_SECONDS: int(60, 1, 3600),
   LOCKOUT_MAX_SECONDS: int(3600, 1, 86_400),
@@ -61,6 +65,12 @@ const envSchema = z.object({
   RECOVERY_TTL_HOURS: int(24, 1, 720),
   RATE_LIMIT_MAX: int(30, 1, 100_000),
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 3600),
+});
+// Checks across variables, reported with the others (the object above is kept for its shape).
+const checkedEnvSchema = envSchema.superRefine((e, ctx) => {
+  if (e.LOCKOUT_BASE_SECONDS > e.LOCKOUT_MAX_SECONDS) {
+    ctx.addIssue({ code: 'custom', path: ['LOCKOUT_BASE_SECONDS'], message: `must not be above LOCKOUT_MAX_SECONDS (${e.LOCKOUT_MAX_SECONDS})` });
+  }
 });
 
 /** Every variable the service reads, for the docs test: .env.example and the README list them all. */
@@ -111,7 +121,7 @@ export class ConfigError extends Error {
 
 /** Parses an environment (process.env by default). Throws ConfigError listing every problem. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+  const parsed = checkedEnvSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`));
   }

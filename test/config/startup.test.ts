@@ -197,12 +197,26 @@ describe('loadConfig', () => {
 
   it('lists every bad variable in one error', () => {
     try {
-      loadConfig({ PORT: '70000', REQUIRE_SIGNATURES: 'maybe', LOG_LEVEL: 'loud' });
+      loadConfig({ PORT: '70000', REQUIRE_SIGNATURES: 'maybe', LOG_LEVEL: 'loud', TOTP_ISSUER: 'Acme:Corp' });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'PORT', 'REQUIRE_SIGNATURES']);
+      expect((err as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'PORT', 'REQUIRE_SIGNATURES', 'TOTP_ISSUER']);
     }
+  });
+
+  it('refuses a blank issuer and a lockout base above its maximum', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({ TOTP_ISSUER: ' ' })).toEqual([expect.stringMatching(/^TOTP_ISSUER: /)]);
+    expect(problems({ LOCKOUT_BASE_SECONDS: '600', LOCKOUT_MAX_SECONDS: '60' })).toEqual(['LOCKOUT_BASE_SECONDS: must not be above LOCKOUT_MAX_SECONDS (60)']);
+    expect(problems({ LOCKOUT_BASE_SECONDS: '60', LOCKOUT_MAX_SECONDS: '60' })).toEqual([]);
   });
 });
 
