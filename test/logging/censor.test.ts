@@ -70,3 +70,14 @@ it('censors an object that contains itself instead of following it, so nothing i
   logger.info({ looped }, 'cycle');
   expect(leaks()).toEqual([]);
 });
+
+it('the leak check finds a code standing alone in a line, not one that a random request id happens to contain', () => {
+  mustNotLog('159376');
+  const lines = ['{"reqId":"3159376b-21d9-4f13-a089-f7f7dde7e60a","msg":"request"}', '{"code":"159376","msg":"oops"}', 'otp=159376&x'];
+  captured.lines.push(...lines);
+  try {
+    expect(leaks().map((l) => l.line)).toEqual(lines.slice(1));
+  } finally {
+    captured.lines.splice(captured.lines.length - lines.length, lines.length);
+  }
+});
