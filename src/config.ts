@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // The only module that reads process.env. Everything else receives the parsed, frozen value.
@@ -26,6 +27,44 @@ const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+// TRUST_PROXY names the reverse proxies whose X-Forwarded-For is believed: addresses, CIDR
+// ranges, or proxy-addr's names for ranges. Trusting every peer (Fastify's `true`) is refused:
+// any client could then pick its own address for the rate limit and the audit log by sending
+// the header itself. So is a hop count, which cannot tell a proxy from a client that sends the
+// header (Fastify 5 ignores one).
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+function proxyEntryProblem(entry: string): string | null {
+  if (PROXY_NAMES.includes(entry)) return null;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return `"${entry}" is not an address, a CIDR range or one of ${PROXY_NAMES.join(', ')}`;
+  const bits = family === 4 ? 32 : 128;
+  // A /0 range is every address: the same as trusting every peer.
+  if (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= bits)) {
+    return `"${entry}": the prefix length must be a whole number from 1 to ${bits}`;
+  }
+  return null;
+}
+export type TrustProxy = false | string[];
+const trustProxy = z
+  .string()
+  .optional()
+  .transform((v, ctx): TrustProxy => {
+    const s = (v ?? '').trim();
+    if (s === '' || s === 'false') return false;
+    if (s === 'true' || /^\d+$/.test(s)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'name the reverse proxies by address or CIDR range (e.g. 10.0.0.0/8,127.0.0.1): trusting every peer or a number of hops would let any client choose its own address',
+      });
+      return z.NEVER;
+    }
+    const entries = s.split(',').map((e) => e.trim());
+    const problems = entries.map((e) => (e === '' ? 'an empty entry in the list' : proxyEntryProblem(e))).filter((p): p is string => p !== null);
+    for (const message of problems) ctx.addIssue({ code: 'custom', message });
+    return problems.length > 0 ? z.NEVER : entries;
+  });
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -65,6 +104,7 @@ const envSchema = z.object({
   RECOVERY_TTL_HOURS: int(24, 1, 720),
   RATE_LIMIT_MAX: int(30, 1, 100_000),
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 3600),
+  TRUST_PROXY: trustProxy,
 });
 // Checks across variables, reported with the others (the object above is kept for its shape).
 const checkedEnvSchema = envSchema.superRefine((e, ctx) => {
@@ -110,6 +150,7 @@ export type Config = Readonly<{
   recoveryTtlHours: number;
   rateLimitMax: number;
   rateLimitWindowSeconds: number;
+  trustProxy: TrustProxy;
 }>;
 
 export class ConfigError extends Error {
@@ -165,5 +206,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recoveryTtlHours: e.RECOVERY_TTL_HOURS,
     rateLimitMax: e.RATE_LIMIT_MAX,
     rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+    trustProxy: e.TRUST_PROXY,
   });
 }

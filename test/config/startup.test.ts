@@ -218,6 +218,36 @@ describe('loadConfig', () => {
     expect(problems({ LOCKOUT_BASE_SECONDS: '600', LOCKOUT_MAX_SECONDS: '60' })).toEqual(['LOCKOUT_BASE_SECONDS: must not be above LOCKOUT_MAX_SECONDS (60)']);
     expect(problems({ LOCKOUT_BASE_SECONDS: '60', LOCKOUT_MAX_SECONDS: '60' })).toEqual([]);
   });
+
+  it('TRUST_PROXY: off by default, a list of proxies by address, range or name; never every peer', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: ' ' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1, fd00::/8,loopback' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
+    const problems = (value: string) => {
+      try {
+        loadConfig({ TRUST_PROXY: value });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    for (const everyone of ['true', '1', '2', '0.0.0.0/0', '::/0']) {
+      expect(problems(everyone), everyone).toEqual([expect.stringMatching(/^TRUST_PROXY: /)]);
+    }
+    expect(problems('10.0.0.0/33')).toEqual(['TRUST_PROXY: "10.0.0.0/33": the prefix length must be a whole number from 1 to 32']);
+    expect(problems('proxy.internal,10.0.0.1,,10.0.0.0/8/8')).toEqual([
+      'TRUST_PROXY: "proxy.internal" is not an address, a CIDR range or one of loopback, linklocal, uniquelocal',
+      'TRUST_PROXY: an empty entry in the list',
+      'TRUST_PROXY: "10.0.0.0/8/8" is not an address, a CIDR range or one of loopback, linklocal, uniquelocal',
+    ]);
+  });
 });
 
 describe('npm run keys', () => {

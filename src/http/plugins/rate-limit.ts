@@ -7,8 +7,9 @@ import { AppError } from '../../errors.js';
 // on top of the per-user lockout: the lockout stops guessing one user's codes, this stops one
 // address from spraying guesses over many users. A fixed window per address, kept in this
 // process's memory: each process of a deployment limits on its own, which bounds the total at
-// RATE_LIMIT_MAX times the number of processes. request.ip is the peer address (trustProxy is
-// off), so a client cannot pick its own bucket with X-Forwarded-For.
+// RATE_LIMIT_MAX times the number of processes. request.ip is the peer address, or the client
+// address that the proxies TRUST_PROXY names have forwarded: a client cannot pick its own bucket
+// by sending X-Forwarded-For itself.
 
 /** The verification routes of API.md "Users" (POST). Part B's routes are listed here too. */
 export const RATE_LIMITED_ROUTES: ReadonlySet<string> = new Set([
