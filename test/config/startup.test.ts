@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,6 +86,35 @@ describe('a production start refuses bad configuration with one message listing 
     expect(await c.exited).toBe(0);
     expect(c.out()).not.toContain(GOOD_KEY);
   });
+});
+
+describe("the README's start commands", () => {
+  // `npm start` / `npm run worker` run the entry point itself (exec), so a SIGTERM sent to npm,
+  // as a process manager sends it, reaches the service and stops it cleanly rather than leaving
+  // it running, port bound, behind an npm that has exited.
+  const npm = (script: string, env: Record<string, string>) =>
+    spawn('npm', ['run', script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  it('npm start: a SIGTERM to npm stops the service, and its port is free again', async () => {
+    const port = await freePort();
+    const child = npm('start', prodEnv({ PORT: String(port) }));
+    const c = collect(child);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 60_000);
+    child.kill('SIGTERM');
+    await c.exited;
+    expect(c.out()).toContain('"signal":"SIGTERM","msg":"shutting down"');
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+  }, 90_000);
+
+  it('npm run worker: a SIGTERM to npm stops the worker', async () => {
+    const dataDir = tmp('tfa-npm-worker-');
+    const child = npm('worker', prodEnv({ DATA_DIR: dataDir, CRON_DIR: join(dataDir, 'cron') }));
+    const c = collect(child);
+    await waitFor(() => c.out().includes('code log worker started'), 60_000);
+    child.kill('SIGTERM');
+    await c.exited;
+    expect(c.out()).toContain('"signal":"SIGTERM","msg":"worker stopping"');
+  }, 90_000);
 });
 
 describe('a database from a newer version', () => {
