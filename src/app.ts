@@ -55,9 +55,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     genReqId,
     bodyLimit: config.bodyLimitBytes,
-    // request.ip is the peer's address unless TRUST_PROXY names the reverse proxies (or hops)
-    // whose X-Forwarded-For is believed; never every peer (config.ts). The rate limit and the
-    // audit log both key on it.
+    // request.ip is the peer's address unless TRUST_PROXY names the reverse proxies whose
+    // X-Forwarded-For is believed; never every peer nor a hop count (config.ts refuses both).
+    // The rate limit and the audit log both key on it.
     trustProxy: config.trustProxy,
     // A user_id is up to 128 characters (API.md); the router's default limit of 100 (decoded
     // characters of a path parameter) answered longer ones 414 before any route could. Up to
