@@ -1,10 +1,11 @@
-import { accessSync, appendFileSync, closeSync, constants, copyFileSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, appendFileSync, closeSync, constants, copyFileSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
 // The code log of API.md: "2026-11-23 14:05:00 - 2FA Code: 482910", UTC, one whole line per
-// tick, bounded in size: past the bound the file is renamed to last_code.txt.1 (replacing the
-// previous one) before the line is written, so there are at most two files.
+// tick, bounded in size: past the bound the log is copied over last_code.txt.1 (replacing the
+// previous one) and a new last_code.txt starts with the line, so there are at most two files,
+// and a reader polling either by name never finds it missing or empty.
 //
 // "Never a torn line" holds for readers too. One append is one write(2), and writers on
 // O_APPEND never interleave; but Linux makes a buffered write visible page by page (the file
@@ -97,25 +98,37 @@ export function createCodeLog(deps: CodeLogDeps) {
     }
   }
 
-  function append(line: Buffer): void {
-    let size = sizeOf(file);
-    if (size > 0 && size + line.length > deps.maxBytes) {
-      renameSync(file, `${file}.1`);
-      size = 0;
-    }
-    if (Math.floor(size / PAGE) === Math.floor((size + line.length - 1) / PAGE)) {
-      appendFileSync(file, line);
-      return;
-    }
-    // Crosses a page boundary: the whole new file appears at once, or nothing changes.
+  /** Makes `target` the file that `fill` writes at the copy's path, in one rename (atomic: a reader opens the old file or the new one, both whole). */
+  function replace(target: string, fill: (copy: string) => void): void {
     try {
-      copyFileSync(file, copyFile);
-      appendFileSync(copyFile, line);
-      renameSync(copyFile, file);
+      fill(copyFile);
+      renameSync(copyFile, target);
     } catch (error) {
       rmSync(copyFile, { force: true });
       throw error;
     }
+  }
+
+  function append(line: Buffer): void {
+    const size = sizeOf(file);
+    if (size > 0 && size + line.length > deps.maxBytes) {
+      // Rotation, without a moment where a name is missing or a file empty: last_code.txt.1
+      // becomes a copy of the log, then last_code.txt a new file holding this line. A writer
+      // that dies in between leaves the log whole, and the next tick rotates it again.
+      replace(`${file}.1`, (copy) => copyFileSync(file, copy));
+      replace(file, (copy) => writeFileSync(copy, line));
+      return;
+    }
+    if (size > 0 && Math.floor(size / PAGE) === Math.floor((size + line.length - 1) / PAGE)) {
+      appendFileSync(file, line);
+      return;
+    }
+    // The first line (a new file appears whole, never empty), or one that crosses a page
+    // boundary: the whole new file appears at once, or nothing changes.
+    replace(file, (copy) => {
+      if (size > 0) copyFileSync(file, copy);
+      writeFileSync(copy, line, { flag: size > 0 ? 'a' : 'w' });
+    });
   }
 
   return {

@@ -132,6 +132,41 @@ describe('the code log', () => {
     expect(lines).toHaveLength(9000);
     expect(snapshots).toBeGreaterThan(0);
   }, 60_000);
+  it('keeps both files readable by name while it rotates: a reader never finds either missing or empty', async () => {
+    const dir = tmp();
+    const file = join(dir, 'last_code.txt');
+    const lineBytes = formatCodeLine(0, '000000').length;
+    // A bound of three lines: 3,000 lines rotate ~1,000 times.
+    const writer = spawn(process.execPath, ['--import', 'tsx', 'test/worker/torn-writer.ts', dir, '3000', '0', String(lineBytes * 3)], { cwd: ROOT, stdio: 'ignore' });
+    let finished = false;
+    const exited = new Promise<number | null>((r) => writer.on('exit', (code) => ((finished = true), r(code))));
+    // Once a file has been there, it must stay there, whole: a reader polling by name never gets
+    // ENOENT, an empty file or part of a line.
+    const seen = new Set<string>();
+    const bad: string[] = [];
+    let reads = 0;
+    while (!finished) {
+      for (const path of [file, `${file}.1`]) {
+        try {
+          const text = readFileSync(path, 'utf8');
+          seen.add(path);
+          reads++;
+          // Never empty, never a part of a line.
+          if (!text.endsWith('\n') || !text.slice(0, -1).split('\n').every((line) => LINE.test(line))) bad.push(`${path}: ${JSON.stringify(text)}`);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          if (seen.has(path)) bad.push(`${path}: missing`);
+        }
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await exited).toBe(0);
+    expect(reads).toBeGreaterThan(100);
+    expect(seen.size).toBe(2);
+    expect(bad.slice(0, 5)).toEqual([]);
+    expect(readFileSync(file, 'utf8')).toBe(`${formatCodeLine(Date.UTC(2026, 10, 23, 14, 5, 57), '123456')}${formatCodeLine(Date.UTC(2026, 10, 23, 14, 5, 58), '123456')}${formatCodeLine(Date.UTC(2026, 10, 23, 14, 5, 59), '123456')}`);
+    expect(readdirSync(dir).sort()).toEqual(['last_code.txt', 'last_code.txt.1']); // no lock or copy left behind
+  }, 60_000);
 });
 
 describe('npm run worker', () => {
