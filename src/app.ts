@@ -136,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerDocs(app, { expose: config.enableDocs, version: deps.version ?? '0.0.0' });
 
   if (!secrets.rsa) throw new Error('the HTTP service needs the RSA key pair');
-  await app.register(healthRoutes, { store, seeds, clock });
+  await app.register(healthRoutes, { store, seeds, keyRing, clock });
   await app.register(seedRoutes, { seeds, publicKeyPem: secrets.rsa.publicKeyPem });
   await app.register(codeRoutes, { seeds });
   await app.register(totpRoutes, { enrolments, userTotp });

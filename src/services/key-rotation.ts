@@ -40,6 +40,16 @@ export async function unknownDataKeys(deps: { store: Store; keyRing: KeyRing }):
   return (await deps.store.sealedValues.countByKey()).filter((k) => !known.has(k.keyId));
 }
 
+/**
+ * The ids among those sealing stored values that this process does not have: empty when it can
+ * open everything. Index seeks only, for GET /health: a process that missed a key rotation (it
+ * runs on the old DATA_KEY alone while rotate-keys re-sealed everything) reports itself.
+ */
+export async function missingDataKeyIds(deps: { store: Store; keyRing: KeyRing }): Promise<string[]> {
+  const known = new Set(deps.keyRing.ids);
+  return (await deps.store.sealedValues.keyIds()).filter((id) => !known.has(id));
+}
+
 /** The message for unknownDataKeys' answer (ids only: a key id is derived from a key, not the key). */
 export function unknownDataKeysMessage(unknown: { keyId: string; count: number }[]): string {
   const list = unknown.map((k) => `${k.keyId} (${k.count} value${k.count === 1 ? '' : 's'})`).join(', ');

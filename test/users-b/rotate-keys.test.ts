@@ -6,7 +6,7 @@ import { dataKeyFromBase64 } from '../../src/crypto/aes-gcm.js';
 import { databasePath } from '../../src/db/open.js';
 import { createTestApp, newDataDir, oathtool, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
 import { FakeClock } from '../helpers/clock.js';
-import { mustNotLog } from '../helpers/log-capture.js';
+import { captured, mustNotLog } from '../helpers/log-capture.js';
 import { runEntry } from '../helpers/spawn.js';
 import { enrolActive, post } from './support.js';
 
@@ -66,6 +66,15 @@ describe('npm run rotate-keys', () => {
     expect(refused.stderr).toContain('changed nothing');
     expect(keyIds(dataDir)).toEqual([dataKeyFromBase64(k1).id, dataKeyFromBase64(k1).id]);
 
+    // A process the operator forgot: it still runs on K1 alone.
+    const stale = await createTestApp({ dataDir, clock, env: { DATA_KEY: k1 } });
+    const health = async (t: TestApp) => {
+      const res = await t.app.inject({ url: '/health' });
+      return [res.statusCode, res.json()];
+    };
+    const ok = { status: 'ok', timestamp: expect.any(Number), checks: { database: 'ok', seed: 'set' } };
+    expect(await health(stale)).toEqual([200, ok]);
+
     // Run while the service is up: it waits for the write lock, like any writer.
     const run = await rotate({ DATA_KEY: k2, DATA_KEYS_PREVIOUS: k1 });
     expect(run.code, run.stderr).toBe(0);
@@ -74,6 +83,17 @@ describe('npm run rotate-keys', () => {
     expect(keyIds(dataDir)).toEqual([dataKeyFromBase64(k2).id, dataKeyFromBase64(k2).id]);
     const auditRow = await second.store.audit.list({ event: 'keys.rotate', limit: 1 });
     expect(auditRow.map((e) => [e.success, e.reason])).toEqual([[true, 'resealed_2']]);
+
+    // The forgotten process says so on /health (its codes can no longer be checked); the others are fine.
+    expect(await health(second)).toEqual([200, ok]);
+    expect(await health(stale)).toEqual([503, { ...ok, status: 'degraded', checks: { ...ok.checks, data_key: 'missing' } }]);
+    expect((await stale.app.inject({ url: '/generate-2fa', headers: stale.auth })).statusCode).toBe(500);
+    const said = captured.lines.filter((l) => l.includes('data keys this process does not have'));
+    expect(said).toHaveLength(1); // once per change, not once per probe
+    expect(JSON.parse(said[0]!)).toMatchObject({ level: 'error', missingDataKeyIds: [dataKeyFromBase64(k2).id] });
+    await health(stale);
+    expect(captured.lines.filter((l) => l.includes('data keys this process does not have'))).toHaveLength(1);
+    await stale.close();
 
     const twice = await rotate({ DATA_KEY: k2, DATA_KEYS_PREVIOUS: k1 });
     expect(twice.stdout).toContain('Re-sealed 0 of 2 sealed rows');

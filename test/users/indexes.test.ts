@@ -18,6 +18,7 @@ const LOOKUPS: [string, string][] = [
   ['used signature (/otp/secure)', "SELECT 1 FROM used_signatures WHERE signed_at = 5 AND signature = x'00'"],
   ['expired signatures (/otp/secure)', 'DELETE FROM used_signatures WHERE signed_at < 5'],
   ['signature used before migration 007', "SELECT 1 FROM used_signatures_legacy WHERE signature = 'a'"],
+  ['next data key id (/health)', "SELECT key_id FROM totp_credentials WHERE key_id > 'a' ORDER BY key_id LIMIT 1"],
   ['verifications since (stats)', "SELECT event, COUNT(*) FROM audit_events WHERE event IN ('totp.verify', 'otp.verify') AND at >= 5 GROUP BY event"],
 ];
 

@@ -16,6 +16,8 @@ export function createSealedValueRepository(db: Db, commit: GroupCommit): Sealed
   const list = db.prepare('SELECT id, kind, user_id, secret_blob, key_id FROM totp_credentials ORDER BY id');
   const update = db.prepare('UPDATE totp_credentials SET secret_blob = ?, key_id = ? WHERE id = ?');
   const byKey = db.prepare('SELECT key_id AS keyId, COUNT(*) AS count FROM totp_credentials GROUP BY key_id ORDER BY key_id');
+  // One seek of totp_credentials_by_key per distinct id (there are one or two), not a scan.
+  const nextKeyId = db.prepare('SELECT key_id FROM totp_credentials WHERE key_id > ? ORDER BY key_id LIMIT 1').pluck();
 
   // Reads and writes inside one IMMEDIATE transaction: no writer can replace a secret between
   // the read and the write, and a failure on any row (an unknown key) rolls every row back.
@@ -37,6 +39,11 @@ export function createSealedValueRepository(db: Db, commit: GroupCommit): Sealed
     },
     async countByKey() {
       return byKey.all() as { keyId: string; count: number }[];
+    },
+    async keyIds() {
+      const ids: string[] = [];
+      for (let id = nextKeyId.get('') as string | undefined; id !== undefined; id = nextKeyId.get(id) as string | undefined) ids.push(id);
+      return ids;
     },
   };
 }
