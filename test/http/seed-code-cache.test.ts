@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, oathtool, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
+import { createTestApp, oathtool, randomHexSeed, setSeed, TEST_DATA_KEY, type TestApp } from '../helpers/app.js';
+import { runEntry } from '../helpers/spawn.js';
 
 // The seed service computes the window's codes once per time step (issue 5). A seed replaced
 // by another process on the same database must take effect at once, within the same step: the
@@ -31,6 +32,20 @@ describe('codes computed once per step', () => {
     expect(await generate(a)).toBe(oathtool(second, a.clock.now()));
     const oldCode = oathtool(first, a.clock.now());
     if (oldCode !== oathtool(second, a.clock.now())) expect(await verify(a, oldCode)).toBe(false);
+    expect(await verify(a, oathtool(second, a.clock.now()))).toBe(true);
+  });
+
+  it('serves a seed set by another process at once (the cached row is re-checked after any commit)', async () => {
+    const first = randomHexSeed();
+    await setSeed(a, first);
+    expect(await generate(a)).toBe(oathtool(first, a.clock.now()));
+    expect(await generate(a)).toBe(oathtool(first, a.clock.now())); // answered from the cached row
+
+    const second = randomHexSeed();
+    const run = await runEntry('test/http/set-seed-process.ts', { DATA_DIR: a.dataDir, DATA_KEY: TEST_DATA_KEY, SEED_HEX: second });
+    expect(run.code, run.stderr).toBe(0);
+    // The other process has exited: its commit is done, and the very next request must see it.
+    expect(await generate(a)).toBe(oathtool(second, a.clock.now()));
     expect(await verify(a, oathtool(second, a.clock.now()))).toBe(true);
   });
 
