@@ -44,9 +44,9 @@ export function toCredential(r: Raw): CredentialRow {
 // re-read when the database may have changed it: `PRAGMA data_version` moves whenever another
 // connection (the cron worker, a second API process, the key rotation CLI) commits, and this
 // connection's own writes to the row bump `serviceRowGeneration` (below, and sealed-values.ts).
-// issue 5: ~2.5 µs for the pragma against ~6 µs for the row, on every request. And the pragma
-// itself is skipped while the WAL-index header is as it was before the last one (wal-header.ts):
-// then nobody has committed since, so a seed set by another process is still seen at once.
+// issue 5: the pragma is cheaper than reading the row on every request, and it is itself
+// skipped while the WAL-index header is as it was before the last one (wal-header.ts): then
+// nobody has committed since, so a seed set by another process is still seen at once.
 const serviceRowGeneration = new WeakMap<Db, number>();
 export function touchServiceRow(db: Db): void {
   serviceRowGeneration.set(db, (serviceRowGeneration.get(db) ?? 0) + 1);
