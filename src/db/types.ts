@@ -293,7 +293,7 @@ export interface SealedValueRepository {
    * or null to leave a value as it is. Throws (changing nothing) if `reseal` throws for any.
    */
   resealAll(reseal: (v: SealedValue) => { keyId: string; blob: Buffer } | null, audit: (changed: number) => AuditInput): Promise<{ examined: number; changed: number }>;
-  /** How many sealed values each data key id seals (a scan of every value: for start-up). */
+  /** How many sealed values each data key id seals (a scan of every value: for a refusal's message). */
   countByKey(): Promise<{ keyId: string; count: number }[]>;
   /** The data key ids that seal at least one value, sorted (index seeks: cheap enough for /health). */
   keyIds(): Promise<string[]>;

@@ -110,24 +110,24 @@ export function createCodeLog(deps: CodeLogDeps) {
   }
 
   function append(line: Buffer): void {
-    const size = sizeOf(file);
+    let size = sizeOf(file);
     if (size > 0 && size + line.length > deps.maxBytes) {
       // Rotation, without a moment where a name is missing or a file empty: last_code.txt.1
-      // becomes a copy of the log, then last_code.txt a new file holding this line. A writer
-      // that dies in between leaves the log whole, and the next tick rotates it again.
+      // becomes a copy of the log, then (below) last_code.txt a new file holding this line. A
+      // writer that dies in between leaves the log whole, and the next tick rotates it again.
       replace(`${file}.1`, (copy) => copyFileSync(file, copy));
-      replace(file, (copy) => writeFileSync(copy, line));
-      return;
+      size = 0;
     }
     if (size > 0 && Math.floor(size / PAGE) === Math.floor((size + line.length - 1) / PAGE)) {
       appendFileSync(file, line);
       return;
     }
-    // The first line (a new file appears whole, never empty), or one that crosses a page
-    // boundary: the whole new file appears at once, or nothing changes.
+    // A new file (it appears whole, never empty), or a line that crosses a page boundary: the
+    // whole new file appears at once, or nothing changes.
     replace(file, (copy) => {
-      if (size > 0) copyFileSync(file, copy);
-      writeFileSync(copy, line, { flag: size > 0 ? 'a' : 'w' });
+      if (size === 0) return writeFileSync(copy, line);
+      copyFileSync(file, copy);
+      appendFileSync(copy, line);
     });
   }
 

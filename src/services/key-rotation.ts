@@ -31,23 +31,26 @@ export async function rotateDataKeys(deps: { store: Store; keyRing: KeyRing; clo
 }
 
 /**
- * The data key ids that seal stored values but are neither DATA_KEY nor in DATA_KEYS_PREVIOUS,
- * with how many values each seals. A process started without them could open none of those
- * values: every code of theirs would fail, so server.ts and worker.ts refuse to start instead.
- */
-export async function unknownDataKeys(deps: { store: Store; keyRing: KeyRing }): Promise<{ keyId: string; count: number }[]> {
-  const known = new Set(deps.keyRing.ids);
-  return (await deps.store.sealedValues.countByKey()).filter((k) => !known.has(k.keyId));
-}
-
-/**
  * The ids among those sealing stored values that this process does not have: empty when it can
- * open everything. Index seeks only, for GET /health: a process that missed a key rotation (it
- * runs on the old DATA_KEY alone while rotate-keys re-sealed everything) reports itself.
+ * open everything. Index seeks only, cheap enough for GET /health on every probe: a process that
+ * missed a key rotation (it runs on the old DATA_KEY alone while rotate-keys re-sealed
+ * everything) reports itself.
  */
 export async function missingDataKeyIds(deps: { store: Store; keyRing: KeyRing }): Promise<string[]> {
   const known = new Set(deps.keyRing.ids);
   return (await deps.store.sealedValues.keyIds()).filter((id) => !known.has(id));
+}
+
+/**
+ * The data key ids that seal stored values but are neither DATA_KEY nor in DATA_KEYS_PREVIOUS,
+ * with how many values each seals. A process started without them could open none of those
+ * values: every code of theirs would fail, so server.ts and worker.ts refuse to start instead.
+ * The values are counted (a scan) only when there is such a key, for the refusal's message.
+ */
+export async function unknownDataKeys(deps: { store: Store; keyRing: KeyRing }): Promise<{ keyId: string; count: number }[]> {
+  const missing = new Set(await missingDataKeyIds(deps));
+  if (missing.size === 0) return [];
+  return (await deps.store.sealedValues.countByKey()).filter((k) => missing.has(k.keyId));
 }
 
 /** The message for unknownDataKeys' answer (ids only: a key id is derived from a key, not the key). */

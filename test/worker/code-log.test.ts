@@ -132,6 +132,7 @@ describe('the code log', () => {
     expect(lines).toHaveLength(9000);
     expect(snapshots).toBeGreaterThan(0);
   }, 60_000);
+
   it('keeps both files readable by name while it rotates: a reader never finds either missing or empty', async () => {
     const dir = tmp();
     const file = join(dir, 'last_code.txt');
