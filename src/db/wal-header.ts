@@ -12,10 +12,11 @@ import type { Db } from './open.js';
 // Why not just ask SQLite each time: a read transaction takes and drops a lock on the -shm file,
 // two fcntl calls, and GET /generate-2fa made one per request for the service seed's freshness.
 // Measured on the benchmark's machine (medians of alternated runs): 39.3 µs of CPU per request
-// with the pragma, 38.0 with this probe; the baseline route 27.2. In isolation the pragma costs
-// 0.9 µs and the probe 0.57. Reading the header from a shared memory map instead (no system
-// call at all, through a native addon) was built and measured in the ninth round and made no
-// difference the host could show, so the pread stays (bench/analysis.md).
+// with the pragma, 38.0 with this probe; the baseline route 27.2. That is a small gain, at the
+// edge of what that host can show; in isolation the pragma costs 0.9 µs and the probe 0.57.
+// Reading the header from a shared memory map instead (no system call at all, through a native
+// addon) was built and measured in the ninth round and made no difference the host could show,
+// so the pread stays (bench/analysis.md).
 //
 // The header is read through the descriptor SQLite itself has open on the -shm file, found once
 // in /proc/self/fd; never one of our own: closing a second descriptor of a file drops every POSIX
