@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { BackupCodeClaim, Store } from '../db/types.js';
+import { concurrencyLimit } from '../concurrency-limit.js';
 import { AppError } from '../errors.js';
 import { hashBackupCode, newBackupCode, newBackupCodeSalt, normalizeBackupCode } from '../otp/backup-codes.js';
 import { userNotFound, type AttemptGuard } from './attempt-guard.js';
@@ -9,26 +10,6 @@ import type { RequestContext } from './context.js';
 // set voids the old. Verification goes through the attempt guard like every other method.
 
 export type BackupCodeServiceDeps = { store: Store; clock: Clock; guard: AttemptGuard; defaultCount: number };
-
-/**
- * Runs at most `n` of the tasks given to it at once; the others wait their turn, in order.
- * A finished task hands its slot straight to the next one, so no newcomer can slip past.
- */
-export function concurrencyLimit(n: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active < n) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
 
 // scrypt runs on libuv's thread pool (4 threads by default), which backup-code checks share.
 // Generating a set of up to 50 codes queues up to 50 hashes: a few parallel generations used

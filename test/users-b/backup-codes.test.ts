@@ -1,7 +1,6 @@
 import { scryptSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BACKUP_CODE_BITS } from '../../src/otp/backup-codes.js';
-import { concurrencyLimit } from '../../src/services/backup-code-service.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { auditOf, databaseDump, generateCodes, get, IP, newUser, post, snapshot } from './support.js';
 
@@ -193,38 +192,5 @@ describe('backup codes and the lockout', () => {
     expect(count(401)).toBeLessThanOrEqual(5);
     expect(count(401) + count(429)).toBe(40);
     expect((await t.store.users.get('alice'))!.lockedUntil).not.toBeNull();
-  });
-});
-
-describe('concurrencyLimit', () => {
-  it('runs at most n tasks at once, and the others in order of arrival', async () => {
-    const limit = concurrencyLimit(2);
-    const gates: (() => void)[] = [];
-    const started: number[] = [];
-    let running = 0;
-    let most = 0;
-    const task = (i: number) =>
-      limit(async () => {
-        started.push(i);
-        most = Math.max(most, ++running);
-        await new Promise<void>((resolve) => gates.push(resolve));
-        running--;
-        return i;
-      });
-    const tick = () => new Promise((r) => setImmediate(r));
-    const results = [task(0), task(1), task(2), task(3)];
-    await tick();
-    expect(started).toEqual([0, 1]);
-    gates.shift()?.(); // 0 ends: its slot goes to 2, the first waiting, before 4 that arrives now
-    results.push(task(4));
-    await tick();
-    expect(started).toEqual([0, 1, 2]);
-    while (started.length < 5 || gates.length > 0) {
-      gates.shift()?.();
-      await tick();
-    }
-    expect(await Promise.all(results)).toEqual([0, 1, 2, 3, 4]);
-    expect(started).toEqual([0, 1, 2, 3, 4]);
-    expect(most).toBe(2);
   });
 });
