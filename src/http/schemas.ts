@@ -27,3 +27,15 @@ export const userIdSchema = z
  * missing code is a schema failure. The body limit bounds its length.
  */
 export const codeInput = z.preprocess((v) => (v === undefined || typeof v === 'string' ? v : ''), z.string());
+
+/**
+ * A whole number in a query string, in decimal digits only. z.coerce.number() would also take
+ * `1e2`, `0x10`, ` 5` and `5.0`, so a typo could pass as another number.
+ */
+export const queryInt = (min: number, max: number) =>
+  z.preprocess((v, ctx) => {
+    if (typeof v !== 'string') return v; // absent: the default; repeated (an array): refused below
+    if (/^[0-9]{1,16}$/.test(v)) return Number(v);
+    ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, in decimal digits` });
+    return z.NEVER;
+  }, z.number().int().min(min).max(max));

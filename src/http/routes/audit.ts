@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AuditService, Outcomes } from '../../services/audit-service.js';
-import { errorResponses, userIdSchema } from '../schemas.js';
+import { errorResponses, queryInt, userIdSchema } from '../schemas.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -40,8 +40,8 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
         querystring: z.object({
           user_id: userIdSchema.optional(),
           event: z.string().min(1).max(64).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(50),
-          before: z.coerce.number().int().min(1).optional(),
+          limit: queryInt(1, 500).default(50),
+          before: queryInt(1, Number.MAX_SAFE_INTEGER).optional(),
         }),
         response: {
           200: z.object({
