@@ -32,6 +32,16 @@ export async function buildCompiled(root: string): Promise<{ server: string; bas
   return { server: join(out, 'src', 'server.js'), baseline: join(out, 'bench', 'baseline-server.js') };
 }
 
+/**
+ * The NODE_OPTIONS the image starts the service with (the Dockerfile's `ENV NODE_OPTIONS=`), so
+ * that the benchmark measures the service as it is deployed.
+ */
+export function imageNodeOptions(root: string): string {
+  const m = /^ENV NODE_OPTIONS=(\S+)\s*$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+  if (!m?.[1]) throw new Error('the Dockerfile sets no ENV NODE_OPTIONS=... for the benchmark to start the service with');
+  return m[1];
+}
+
 export function sourceEntries(root: string): { server: string; baseline: string } {
   return { server: join(root, 'src', 'server.ts'), baseline: join(root, 'bench', 'baseline-server.ts') };
 }

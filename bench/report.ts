@@ -177,7 +177,9 @@ export function markdown(res: Results, analysis: string | null = null): string {
     '',
     `autocannon, ${s.connections} connections, no pipelining, ${s.duration_seconds} s per route after ${s.warmup_seconds} s of warm-up, ` +
       `in ${s.slices} slices of ${s.slice_seconds} s alternating with as many slices of the baseline; ` +
-      `the service ${s.service_build} with NODE_ENV=production and LOG_LEVEL=${s.log_level}, its log lines going to a file. ` +
+      `the service ${s.service_build} with NODE_ENV=production, ` +
+      (s.node_options !== undefined ? `NODE_OPTIONS=${String(s.node_options)} (the image's) ` : '') +
+      `and LOG_LEVEL=${s.log_level}, its log lines going to a file. ` +
       'Produced by `npm run bench` (bench/README.md explains it); results.json holds the same and more.',
     '',
   );

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runLoad, summarize, type LoadResult, type Sample, type Scenario } from './load.js';
 import { opensslEncryptSeed, opensslKeyPair, opensslSpeed, type OpensslSpeed } from './openssl.js';
 import { benchOptions } from './options.js';
-import { buildCompiled, freePort, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
+import { buildCompiled, freePort, imageNodeOptions, rssSampler, sourceEntries, startProcess, type Managed } from './processes.js';
 import { contention, evaluateTargets, machine, markdown, mb, readAnalysis, type Growth, type Results, type RouteResult } from './report.js';
 import { rpaScenarios } from './scenarios.js';
 import { userPhases, type UserPhase } from './users.js';
@@ -55,8 +55,10 @@ async function main(): Promise<void> {
   const dataKey = randomBytes(32).toString('base64');
   // Production settings; only the limits that would otherwise refuse a load generator hammering
   // from one address are raised (documented in bench/README.md).
+  const nodeOptions = imageNodeOptions(opts.root);
   const serviceEnv: Record<string, string> = {
     NODE_ENV: 'production',
+    NODE_OPTIONS: nodeOptions,
     LOG_LEVEL: 'info',
     API_KEY: apiKey,
     DATA_KEY: dataKey,
@@ -318,6 +320,7 @@ async function main(): Promise<void> {
       pipelining: 1,
       service_build: opts.fromSource ? 'run from source with tsx' : 'compiled with tsc (tsconfig.build.json)',
       log_level: 'info',
+      node_options: nodeOptions,
       users_small: opts.usersSmall,
       users_large: opts.usersLarge,
       growth_rounds: opts.growthRounds,
