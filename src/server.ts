@@ -17,8 +17,10 @@ import { unknownDataKeys, unknownDataKeysMessage } from './services/key-rotation
 // GC. On Node 24 (the image's) POST /verify-2fa grew the old generation ~3 MB/s and the process
 // to ~300 MB within 20 s; with pretenuring off the old generation stays at ~20 MB and the process
 // at ~185 MB. The price: the scavenger copies the survivors instead, ~5-10 µs more CPU per write
-// request. Node 20 alone would not need it (~155 MB either way), but one GC behaviour on every
-// Node is easier to reason about than one per version.
+// request on the tenth round's host, none the eleventh round's could show. Node 20 alone would
+// not need it (~155 MB either way), but one GC behaviour on every Node is easier to reason about
+// than one per version. (The young generation's size is the other half of Node 24's memory; it
+// can only be set when node starts: NODE_OPTIONS in the Dockerfile.)
 // The flag is read at each scavenge, so setting it here, before the first request, takes effect
 // (the benchmark's peak RSS shows it). Here rather than on each command line (npm start, the
 // image, compose, the benchmark) so that no way of starting the service can miss it.

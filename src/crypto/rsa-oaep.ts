@@ -23,8 +23,8 @@ const decryptions = concurrencyLimit(DECRYPTIONS_AT_ONCE);
 
 const OAEP_SHA256 = { name: 'RSA-OAEP', hash: 'SHA-256' } as const;
 
-type Copies = { keys: Promise<webcrypto.CryptoKey[]>; next: number };
-const copiesOf = new WeakMap<KeyObject, Copies>();
+/** Each key's copies not in use right now (imported on first use). */
+const freeCopiesOf = new WeakMap<KeyObject, Promise<webcrypto.CryptoKey[]>>();
 
 async function importCopies(privateKey: KeyObject): Promise<webcrypto.CryptoKey[]> {
   const der = privateKey.export({ format: 'der', type: 'pkcs8' });
@@ -39,17 +39,27 @@ async function importCopies(privateKey: KeyObject): Promise<webcrypto.CryptoKey[
   }
 }
 
-/** A copy of the key for the next decryption (copies taken in turn; the first call imports them). */
-async function nextCopy(privateKey: KeyObject): Promise<webcrypto.CryptoKey> {
-  let copies = copiesOf.get(privateKey);
-  if (!copies) {
-    copies = { keys: importCopies(privateKey), next: 0 };
-    copiesOf.set(privateKey, copies);
+/**
+ * Runs `use` with a copy of the key that no other decryption holds: never two on one copy while
+ * another copy idles. Under the limit, no more decryptions run than there are copies, so one is
+ * always free.
+ */
+async function withFreeCopy<T>(privateKey: KeyObject, use: (key: webcrypto.CryptoKey) => Promise<T>): Promise<T> {
+  let pending = freeCopiesOf.get(privateKey);
+  if (!pending) {
+    pending = importCopies(privateKey);
+    freeCopiesOf.set(privateKey, pending);
     // A failed import is not kept: the next call tries again.
-    copies.keys.catch(() => copiesOf.delete(privateKey));
+    pending.catch(() => freeCopiesOf.delete(privateKey));
   }
-  const keys = await copies.keys;
-  return keys[copies.next++ % keys.length] as webcrypto.CryptoKey;
+  const free = await pending;
+  const key = free.pop();
+  if (!key) throw new Error('no free copy of the key');
+  try {
+    return await use(key);
+  } finally {
+    free.push(key);
+  }
 }
 
 /**
@@ -59,8 +69,7 @@ async function nextCopy(privateKey: KeyObject): Promise<webcrypto.CryptoKey> {
 export function decryptOaepSha256(privateKey: KeyObject, ciphertext: Buffer): Promise<Buffer> {
   return decryptions(async () => {
     try {
-      const key = await nextCopy(privateKey);
-      return Buffer.from(await webcrypto.subtle.decrypt(OAEP_SHA256, key, ciphertext));
+      return await withFreeCopy(privateKey, async (key) => Buffer.from(await webcrypto.subtle.decrypt(OAEP_SHA256, key, ciphertext)));
     } catch {
       throw new Error('decryption failed');
     }
