@@ -84,11 +84,19 @@ describe('GET /health', () => {
 });
 
 describe('logs', () => {
-  it('write one JSON line per request with id, method, path, status and latency', async () => {
+  it('write one JSON line per request with id, method, path, status, latency and client address', async () => {
     const t = await createTestApp();
-    const res = await t.app.inject({ url: '/health?probe=1' });
+    const res = await t.app.inject({ url: '/health?probe=1', remoteAddress: '203.0.113.9' });
     const line = captured.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reqId === res.headers['x-request-id']);
-    expect(line).toMatchObject({ level: 'info', method: 'GET', path: '/health', status: 200, latency_ms: expect.any(Number) });
+    expect(line).toMatchObject({ level: 'info', method: 'GET', path: '/health', status: 200, latency_ms: expect.any(Number), ip: '203.0.113.9' });
+    await t.close();
+  });
+
+  it('log the client address the trusted proxy reports, not the proxy', async () => {
+    const t = await createTestApp({ env: { TRUST_PROXY: '10.0.0.0/8' } });
+    const res = await t.app.inject({ url: '/health', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': '198.51.100.7' } });
+    const line = captured.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reqId === res.headers['x-request-id']);
+    expect(line).toMatchObject({ path: '/health', ip: '198.51.100.7' });
     await t.close();
   });
 });

@@ -13,7 +13,9 @@ const pathOf = (request: FastifyRequest) => request.url.split('?')[0];
 
 /**
  * One structured line per request, with the request id, method, path (never the query or the
- * body), status and latency. Headers and bodies are not logged at all.
+ * body), status, latency and the client address (the one the rate limit and the audit log use:
+ * the peer's, or the client's as the trusted proxies in TRUST_PROXY report it). Headers and
+ * bodies are not logged at all.
  */
 export function registerRequestLog(app: FastifyInstance): void {
   // Plain callbacks rather than async functions: no promise per hook per request (issue 5).
@@ -27,6 +29,7 @@ export function registerRequestLog(app: FastifyInstance): void {
       path: pathOf(request),
       status: reply.statusCode,
       latency_ms: Math.round(reply.elapsedTime * 100) / 100,
+      ip: request.ip,
     };
     if (reply.statusCode >= 500) request.log.error(line, 'request failed');
     else request.log.info(line, 'request');
