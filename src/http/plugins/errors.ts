@@ -84,9 +84,23 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 /**
  * Node's `clientError` (a request that is not HTTP, or headers over Node's limit): no request
  * exists yet, so the answer is written to the socket, still in the error format.
+ *
+ * Only when no answer has started on the socket, which is the rule of Node's own handler
+ * (`socketOnError` in Node's lib/_http_server.js), replaced by this one. A GET sent with a body
+ * and `Connection: close` is answered before its body is read; the body then arrives on a
+ * connection the client itself closed, and Node reports it here (HPE_CLOSED_CONNECTION). Writing
+ * a 400 then put a second answer on the wire after the 200, which an HTTP client reads as a
+ * protocol error (Fastify's default handler does the same). A malformed request after a finished
+ * one on a kept-alive connection still gets its 400: that socket has no answer in flight.
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // Node's own field for the answer in flight on this socket (what its default handler checks).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (inFlight?.headersSent) {
+    socket.destroy(err);
+    return;
+  }
   const [status, body] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, { error: 'The request headers are larger than the limit', code: 'HEADERS_TOO_LARGE' }]
