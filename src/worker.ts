@@ -27,7 +27,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel).child({ component: 'code-log-worker' });
-  const store = createSqliteStore(databasePath(config.dataDir));
+  const dbFile = databasePath(config.dataDir);
+  const store = createSqliteStore(dbFile);
   const unknown = await unknownDataKeys({ store, keyRing: secrets.keyRing });
   if (unknown.length > 0) {
     store.close();
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
     dir: config.cronDir,
     maxBytes: config.cronMaxBytes,
     codeAt: (t) => seeds.codeAt(t),
-    warn: (message) => logger.warn(message),
+    // The database is named with each warning: a worker started on another DATA_DIR than the
+    // API's finds no seed there, and this is how an operator sees which file it reads.
+    warn: (message) => logger.warn({ database: dbFile }, message),
   });
 
   const task = cron.schedule(
@@ -55,7 +58,8 @@ async function main(): Promise<void> {
     },
     { timezone: 'UTC', noOverlap: true, name: 'code-log' },
   );
-  logger.info({ schedule: config.cronSchedule, file: log.file }, 'code log worker started');
+  // seed_set, not seed: a field named seed is censored in every log line (logger.ts).
+  logger.info({ schedule: config.cronSchedule, file: log.file, database: dbFile, seed_set: await seeds.isSet() }, 'code log worker started');
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'worker stopping');

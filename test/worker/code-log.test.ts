@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, unlinkSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { databasePath } from '../../src/db/open.js';
 import { createCodeLog, formatCodeLine } from '../../src/services/code-log.js';
 import { createTestApp, oathtool, randomHexSeed, setSeed, TEST_DATA_KEY } from '../helpers/app.js';
 import { mustNotLog } from '../helpers/log-capture.js';
@@ -185,6 +186,10 @@ describe('npm run worker', () => {
     const c = collect(child);
     await waitFor(() => c.out().includes('no seed is set yet'));
     expect(readFileSync(join(cronDir, 'last_code.txt'), 'utf8')).toBe(earlier);
+    // Both the start line and the warning name the database it reads (a wrong DATA_DIR shows).
+    const logged = c.out().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.find((l) => l.msg === 'code log worker started')).toMatchObject({ database: databasePath(t.dataDir), seed_set: false });
+    expect(logged.find((l) => String(l.msg).includes('no seed is set yet'))).toMatchObject({ level: 'warn', database: databasePath(t.dataDir) });
 
     await setSeed(t, seed);
     const file = join(cronDir, 'last_code.txt');
