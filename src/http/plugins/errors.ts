@@ -86,12 +86,12 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
  * exists yet, so the answer is written to the socket, still in the error format.
  *
  * Only when no answer has started on the socket, which is the rule of Node's own handler
- * (`socketOnError` in Node's lib/_http_server.js), replaced by this one. A GET sent with a body
- * and `Connection: close` is answered before its body is read; the body then arrives on a
- * connection the client itself closed, and Node reports it here (HPE_CLOSED_CONNECTION). Writing
- * a 400 then put a second answer on the wire after the 200, which an HTTP client reads as a
- * protocol error (Fastify's default handler does the same). A malformed request after a finished
- * one on a kept-alive connection still gets its 400: that socket has no answer in flight.
+ * (`socketOnError` in Node's lib/_http_server.js), replaced by this one. Node's HTTP client
+ * sends a GET's body with no framing after a request that says `Connection: close`; when those
+ * bytes arrive after the answer went out, Node reports them here (HPE_CLOSED_CONNECTION).
+ * Writing a 400 then put a second answer on the wire after the 200, which the client reads as a
+ * protocol error (Fastify's default handler has the same gap). A malformed request after a
+ * finished one on a kept-alive connection still gets its 400: no answer is in flight then.
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
