@@ -131,7 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     signatures,
     publicPrefixes: ['/docs'],
   });
-  registerRateLimit(app, { max: config.rateLimitMax, windowSeconds: config.rateLimitWindowSeconds, clock });
+  registerRateLimit(app, { max: config.rateLimitMax, windowSeconds: config.rateLimitWindowSeconds, ipv6Prefix: config.rateLimitIpv6Prefix, clock });
   registerMetrics(app, { writeStats: () => store.writeStats() });
   await registerDocs(app, { expose: config.enableDocs, version: deps.version ?? '0.0.0' });
 

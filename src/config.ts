@@ -104,6 +104,7 @@ const envSchema = z.object({
   RECOVERY_TTL_HOURS: int(24, 1, 720),
   RATE_LIMIT_MAX: int(30, 1, 100_000),
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 3600),
+  RATE_LIMIT_IPV6_PREFIX: int(56, 32, 128),
   TRUST_PROXY: trustProxy,
 });
 // Checks across variables, reported with the others (the object above is kept for its shape).
@@ -150,6 +151,7 @@ export type Config = Readonly<{
   recoveryTtlHours: number;
   rateLimitMax: number;
   rateLimitWindowSeconds: number;
+  rateLimitIpv6Prefix: number;
   trustProxy: TrustProxy;
 }>;
 
@@ -206,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recoveryTtlHours: e.RECOVERY_TTL_HOURS,
     rateLimitMax: e.RATE_LIMIT_MAX,
     rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+    rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,
     trustProxy: e.TRUST_PROXY,
   });
 }

@@ -302,7 +302,7 @@ describe('the documentation of the configuration', () => {
     const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const set = Object.fromEntries(
-      example.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      example.split('\n').filter((l) => /^[A-Z][A-Z0-9_]*=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
     );
     expect(Object.keys(set).sort()).toEqual([...ENV_VARIABLES].sort());
     for (const v of ENV_VARIABLES) expect(readme, v).toContain(`| \`${v}\` |`);
