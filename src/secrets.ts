@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { dataKeyFromBase64, KeyRing } from './crypto/aes-gcm.js';
 import { loadRsaKeyPair, type RsaKeyPair } from './crypto/rsa-oaep.js';
 import { writeRsaKeyPair } from './crypto/rsa-keygen.js';
@@ -23,6 +23,37 @@ const MIN_API_KEY_LENGTH = 32;
 const MIN_RSA_BITS = 4096;
 
 export type Needs = { rsa: boolean; apiKey: boolean };
+
+// The variables the secrets are read from: the production checks below say something true only
+// when these parsed.
+const SECRET_VARIABLES = ['NODE_ENV', 'API_KEY', 'HMAC_SECRET', 'DATA_KEY', 'DATA_KEYS_PREVIOUS', 'KEYS_DIR', 'PRIVATE_KEY_PATH', 'PUBLIC_KEY_PATH'];
+
+/**
+ * The configuration and its secrets, with every problem of both in one ConfigError. In
+ * production a start with a bad PORT and no API_KEY used to name the PORT only, and the API_KEY
+ * on the next try. The production checks read files and write none, so they also run when other
+ * variables are wrong, on the configuration without those (their defaults in their place); in
+ * development a failed start creates no key material.
+ */
+export async function loadConfigAndSecrets(env: Record<string, string | undefined> = process.env, needs?: Needs): Promise<{ config: Config; secrets: Secrets }> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError) || env.NODE_ENV !== 'production') throw err;
+    const wrong = new Set(err.problems.map((p) => p.slice(0, p.indexOf(':'))));
+    if (SECRET_VARIABLES.some((v) => wrong.has(v))) throw err;
+    const rest = Object.fromEntries(Object.entries(env).filter(([k]) => !wrong.has(k)));
+    let more: string[] = [];
+    try {
+      await resolveSecrets(loadConfig(rest), needs);
+    } catch (second) {
+      if (second instanceof ConfigError) more = second.problems;
+    }
+    throw new ConfigError([...err.problems, ...more]);
+  }
+  return { config, secrets: await resolveSecrets(config, needs) };
+}
 
 export async function resolveSecrets(config: Config, needs: Needs = { rsa: true, apiKey: true }): Promise<Secrets> {
   if (config.nodeEnv === 'production') return productionSecrets(config, needs);

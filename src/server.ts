@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError } from './config.js';
 import { databasePath } from './db/open.js';
 import { createSqliteStore } from './db/store.js';
 import { createLogger } from './logger.js';
-import { resolveSecrets } from './secrets.js';
+import { loadConfigAndSecrets } from './secrets.js';
 import { unknownDataKeys, unknownDataKeysMessage } from './services/key-rotation.js';
 
 // The HTTP service: load config, open the database, build the app, listen, stop on SIGTERM.
@@ -40,8 +40,7 @@ async function main(): Promise<void> {
   let config;
   let secrets;
   try {
-    config = loadConfig();
-    secrets = await resolveSecrets(config);
+    ({ config, secrets } = await loadConfigAndSecrets());
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`The service cannot start. ${err.message}\n`);

@@ -1,10 +1,10 @@
 import cron from 'node-cron';
 import { systemClock } from './clock.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError } from './config.js';
 import { databasePath } from './db/open.js';
 import { createSqliteStore } from './db/store.js';
 import { createLogger } from './logger.js';
-import { resolveSecrets } from './secrets.js';
+import { loadConfigAndSecrets } from './secrets.js';
 import { createCodeLog } from './services/code-log.js';
 import { unknownDataKeys, unknownDataKeysMessage } from './services/key-rotation.js';
 import { createSeedService } from './services/seed-service.js';
@@ -15,10 +15,9 @@ async function main(): Promise<void> {
   let config;
   let secrets;
   try {
-    config = loadConfig();
-    if (!cron.validate(config.cronSchedule)) throw new ConfigError([`CRON_SCHEDULE: "${config.cronSchedule}" is not a valid cron expression`]);
     // The worker only opens sealed seeds: it needs the data key, not the RSA pair or the API key.
-    secrets = await resolveSecrets(config, { rsa: false, apiKey: false });
+    ({ config, secrets } = await loadConfigAndSecrets(process.env, { rsa: false, apiKey: false }));
+    if (!cron.validate(config.cronSchedule)) throw new ConfigError([`CRON_SCHEDULE: "${config.cronSchedule}" is not a valid cron expression`]);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`The worker cannot start. ${err.message}\n`);

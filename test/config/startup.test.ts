@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +74,24 @@ describe('a production start refuses bad configuration with one message listing 
 
   it('an invalid value is named with its variable', async () => {
     expectRefusal(await runEntry('src/server.ts', prodEnv({ PORT: 'eighty', TOTP_WINDOW: '3' })), /PORT: must be a whole number/, /TOTP_WINDOW/);
+  });
+
+  it('an invalid value and missing secrets: all named in the same message, not one start after another', async () => {
+    const run = await runEntry('src/server.ts', prodEnv({ PORT: 'eighty', API_KEY: undefined, DATA_KEY: undefined }));
+    expectRefusal(run, /PORT: must be a whole number/, /API_KEY is not set/, /DATA_KEY is not set/);
+    // The worker too, with what it needs (a data key; not the API key).
+    const worker = await runEntry('src/worker.ts', prodEnv({ CRON_MAX_BYTES: 'big', DATA_KEY: undefined }));
+    expect(worker.stderr).toMatch(/^The worker cannot start\. Invalid configuration:/);
+    expect(worker.stderr).toMatch(/CRON_MAX_BYTES/);
+    expect(worker.stderr).toMatch(/DATA_KEY is not set/);
+    expect(worker.stderr).not.toMatch(/API_KEY/);
+  });
+
+  it('in development, a refused start creates no key material', async () => {
+    const keysDir = tmp('tfa-dev-keys-');
+    const run = await runEntry('src/server.ts', { NODE_ENV: 'development', PORT: 'eighty', KEYS_DIR: keysDir, DATA_DIR: tmp('tfa-dev-data-') });
+    expect(run.stderr).toMatch(/PORT: must be a whole number/);
+    expect(readdirSync(keysDir)).toEqual([]);
   });
 
   it('a sound configuration starts, serves /health without docs, and stops cleanly on SIGTERM', async () => {
