@@ -84,12 +84,12 @@ describe('rateLimitKey', () => {
   it('is an IPv4 address itself, and an IPv6 address masked to the prefix, in every way Node writes one', () => {
     expect(rateLimitKey('203.0.113.7', 56)).toBe('203.0.113.7');
     expect(rateLimitKey('::FFFF:203.0.113.7', 56)).toBe('203.0.113.7');
-    expect(rateLimitKey('2001:db8:1:2::10', 56)).toBe('20010db8000100/56');
-    expect(rateLimitKey('2001:0db8:0001:00ff:1:2:3:4', 56)).toBe('20010db8000100/56');
-    expect(rateLimitKey('2001:db8:1:2::10', 64)).toBe('20010db800010002/64');
-    expect(rateLimitKey('2001:db8:1:2f::', 60)).toBe('20010db800010020/60');
-    expect(rateLimitKey('fe80::1%eth0', 64)).toBe('fe80000000000000/64');
-    expect(rateLimitKey('64:ff9b::192.0.2.33', 128)).toBe('0064ff9b0000000000000000c0000221/128');
-    expect(rateLimitKey('::1', 128)).toBe('00000000000000000000000000000001/128');
+    expect(rateLimitKey('2001:db8:1:2::10', 56)).toBe('2001:db8:1::/56');
+    expect(rateLimitKey('2001:0db8:0001:00ff:1:2:3:4', 56)).toBe('2001:db8:1::/56');
+    expect(rateLimitKey('2001:db8:1:2::10', 64)).toBe('2001:db8:1:2::/64');
+    expect(rateLimitKey('2001:db8:1:2f::', 60)).toBe('2001:db8:1:20::/60');
+    expect(rateLimitKey('fe80::1%eth0', 64)).toBe('fe80::/64');
+    expect(rateLimitKey('64:ff9b::192.0.2.33', 128)).toBe('64:ff9b::c000:221/128');
+    expect(rateLimitKey('::1', 128)).toBe('::1/128');
   });
 });

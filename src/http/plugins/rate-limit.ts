@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import ipaddr from 'ipaddr.js';
 import { addRouteHook } from './auth.js';
 import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
@@ -27,46 +28,16 @@ export const RATE_LIMITED_ROUTES: ReadonlySet<string> = new Set([
 
 export type RateLimitOptions = { max: number; windowSeconds: number; ipv6Prefix: number; clock: Clock; routes?: ReadonlySet<string> };
 
-/** The 16 bytes of an IPv6 address as Node or proxy-addr write it (zone, embedded IPv4 and :: allowed), or null. */
-function ipv6Bytes(address: string): Uint8Array | null {
-  let text = address.split('%')[0] as string;
-  const tail: number[] = [];
-  const dot = text.lastIndexOf('.');
-  if (dot >= 0) {
-    const colon = text.lastIndexOf(':');
-    const v4 = text.slice(colon + 1).split('.').map(Number);
-    if (v4.length !== 4 || v4.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) return null;
-    tail.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
-    // What precedes the IPv4 part, keeping a '::' that ends right before it.
-    text = text.endsWith('::', colon + 1) ? text.slice(0, colon + 1) : text.slice(0, colon);
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => (/^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)));
-  const head = parse(halves[0] as string);
-  const rest = halves.length === 2 ? parse(halves[1] as string) : [];
-  const given = head.length + rest.length + tail.length;
-  if (given > 8 || (halves.length === 1 && given !== 8) || [...head, ...rest].some(Number.isNaN)) return null;
-  const groups = [...head, ...new Array<number>(8 - given).fill(0), ...rest, ...tail];
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[2 * i] = g >> 8;
-    bytes[2 * i + 1] = g & 0xff;
-  });
-  return bytes;
-}
-
-/** The rate limit's bucket for a client address: an IPv4 address itself, an IPv6 one's first `prefix` bits. */
+/**
+ * The rate limit's bucket for a client address: an IPv4 address itself, an IPv6 one's network of
+ * `prefix` bits. Parsed by ipaddr.js, the parser behind request.ip itself (@fastify/proxy-addr).
+ */
 export function rateLimitKey(ip: string, prefix: number): string {
-  if (!ip.includes(':')) return ip;
-  const bytes = ipv6Bytes(ip);
-  if (!bytes) return ip;
-  // ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket: the same bucket as a.b.c.d.
-  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return bytes.subarray(12).join('.');
-  const whole = prefix >> 3;
-  const masked = Array.from(bytes.subarray(0, Math.ceil(prefix / 8)));
-  if (prefix % 8 !== 0) masked[whole] = (masked[whole] as number) & (0xff << (8 - (prefix % 8)));
-  return `${Buffer.from(masked).toString('hex')}/${prefix}`;
+  if (!ip.includes(':') || !ipaddr.isValid(ip)) return ip;
+  // process(): ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket, the same bucket as a.b.c.d.
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${prefix}`).toString()}/${prefix}`;
 }
 
 export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions): void {
