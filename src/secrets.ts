@@ -32,7 +32,7 @@ const SECRET_VARIABLES = ['NODE_ENV', 'API_KEY', 'HMAC_SECRET', 'DATA_KEY', 'DAT
  * The configuration and its secrets, with every problem of both in one ConfigError. In
  * production a start with a bad PORT and no API_KEY used to name the PORT only, and the API_KEY
  * on the next try. The production checks read files and write none, so they also run when other
- * variables are wrong, on the configuration without those (their defaults in their place); in
+ * variables are wrong: on the secret variables alone, every other one at its (valid) default. In
  * development a failed start creates no key material.
  */
 export async function loadConfigAndSecrets(env: Record<string, string | undefined> = process.env, needs?: Needs): Promise<{ config: Config; secrets: Secrets }> {
@@ -43,14 +43,12 @@ export async function loadConfigAndSecrets(env: Record<string, string | undefine
     if (!(err instanceof ConfigError) || env.NODE_ENV !== 'production') throw err;
     const wrong = new Set(err.problems.map((p) => p.slice(0, p.indexOf(':'))));
     if (SECRET_VARIABLES.some((v) => wrong.has(v))) throw err;
-    const rest = Object.fromEntries(Object.entries(env).filter(([k]) => !wrong.has(k)));
-    let more: string[] = [];
     try {
-      await resolveSecrets(loadConfig(rest), needs);
+      await resolveSecrets(loadConfig(Object.fromEntries(SECRET_VARIABLES.map((v) => [v, env[v]]))), needs);
     } catch (second) {
-      if (second instanceof ConfigError) more = second.problems;
+      if (second instanceof ConfigError) throw new ConfigError([...err.problems, ...second.problems]);
     }
-    throw new ConfigError([...err.problems, ...more]);
+    throw err;
   }
   return { config, secrets: await resolveSecrets(config, needs) };
 }

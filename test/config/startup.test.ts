@@ -79,6 +79,10 @@ describe('a production start refuses bad configuration with one message listing 
   it('an invalid value and missing secrets: all named in the same message, not one start after another', async () => {
     const run = await runEntry('src/server.ts', prodEnv({ PORT: 'eighty', API_KEY: undefined, DATA_KEY: undefined }));
     expectRefusal(run, /PORT: must be a whole number/, /API_KEY is not set/, /DATA_KEY is not set/);
+    // A check across two variables and a missing key: each problem once.
+    const across = await runEntry('src/server.ts', prodEnv({ LOCKOUT_BASE_SECONDS: '100', LOCKOUT_MAX_SECONDS: '30', API_KEY: undefined }));
+    expectRefusal(across, /LOCKOUT_BASE_SECONDS: must not be above LOCKOUT_MAX_SECONDS/, /API_KEY is not set/);
+    expect(across.stderr.match(/LOCKOUT_BASE_SECONDS/g)).toHaveLength(1);
     // The worker too, with what it needs (a data key; not the API key).
     const worker = await runEntry('src/worker.ts', prodEnv({ CRON_MAX_BYTES: 'big', DATA_KEY: undefined }));
     expect(worker.stderr).toMatch(/^The worker cannot start\. Invalid configuration:/);
