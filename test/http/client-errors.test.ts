@@ -40,7 +40,6 @@ function connection() {
       return received;
     },
     ended,
-    destroy: () => socket.destroy(),
   };
 }
 
