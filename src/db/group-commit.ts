@@ -1,4 +1,5 @@
 import type { Db } from './driver.js';
+import { StorageUnavailableError } from './types.js';
 
 // Group commit (issue 5): the write transactions of the requests that reach the database in the
 // same turn of the event loop share one SQLite transaction, so a burst of N verifications pays
@@ -19,6 +20,9 @@ import type { Db } from './driver.js';
 //   to the next batch.
 // - Called while a transaction is already open on the connection (a caller's own
 //   db.transaction, a bulk load), a write runs at once in a savepoint of that transaction.
+// - A write refused by the disk (SQLITE_FULL) or by another process's write lock (SQLITE_BUSY
+//   past busy_timeout) rejects with a StorageUnavailableError, whichever statement met it; a
+//   write of the same batch undone with it gets the same. Any other error is the write's own.
 //
 // Under light load a batch holds one write and costs what the write's own transaction did.
 
@@ -38,7 +42,25 @@ export type GroupCommit = {
   stats(): WriteStats;
 };
 
-export type WriteStats = { commits: number; writes: number; pauses: number; pausedSeconds: number };
+export type WriteStats = {
+  commits: number;
+  writes: number;
+  pauses: number;
+  pausedSeconds: number;
+  /** Writes refused with a StorageUnavailableError, by reason. */
+  refused: { full: number; busy: number };
+  /** The last write refused for lack of space, and none committed since. */
+  storageFull: boolean;
+};
+
+/** The SQLite error behind `error` (the error itself, or the cause of a batch undone by it). */
+function sqliteCode(error: unknown): string {
+  for (let e = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code;
+  }
+  return '';
+}
 
 type Job = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
@@ -65,6 +87,19 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   let pauses = 0;
   let pausedMs = 0;
   let pausedAt = 0;
+  const refused = { full: 0, busy: 0 };
+  let storageFull = false;
+
+  /** What a caller is rejected with: a StorageUnavailableError for the disk and the lock. */
+  const refusal = (error: unknown): unknown => {
+    if (error instanceof StorageUnavailableError) return error;
+    const code = sqliteCode(error);
+    const reason = code === 'SQLITE_FULL' ? 'full' : code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') ? 'busy' : null;
+    if (!reason) return error;
+    refused[reason]++;
+    if (reason === 'full') storageFull = true;
+    return new StorageUnavailableError(reason, { cause: error });
+  };
 
   /** Ends whatever is open; a failure here (the connection is gone) must not escape the batch. */
   const rollbackQuietly = () => {
@@ -135,6 +170,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
       return [];
     }
     commits++;
+    storageFull = false;
     writes += outcomes.filter((o) => o.ok).length;
     settle(outcomes);
     return [];
@@ -178,11 +214,11 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
         try {
           return Promise.resolve(inSavepoint(work) as T);
         } catch (error) {
-          return Promise.reject(error);
+          return Promise.reject(refusal(error));
         }
       }
       return new Promise<T>((resolve, reject) => {
-        queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+        queue.push({ work, resolve: resolve as (v: unknown) => void, reject: (error) => reject(refusal(error)) });
         schedule();
       });
     },
@@ -199,6 +235,6 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
       paused = false;
       if (queue.length > 0) schedule();
     },
-    stats: () => ({ commits, writes, pauses, pausedSeconds: pausedMs / 1000 }),
+    stats: () => ({ commits, writes, pauses, pausedSeconds: pausedMs / 1000, refused: { ...refused }, storageFull }),
   };
 }

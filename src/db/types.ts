@@ -5,6 +5,21 @@
 
 import type { WriteStats } from './group-commit.js';
 
+/**
+ * A write refused for a reason outside the request, with nothing of it kept: the disk holding
+ * the database is full ('full'), or another process held the write lock past the wait ('busy').
+ * Every adapter reports these two this way; the HTTP layer answers them with a 503.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(
+    readonly reason: 'full' | 'busy',
+    options?: { cause?: unknown },
+  ) {
+    super(reason === 'full' ? 'the storage is full: nothing was written' : 'the storage is busy with another writer: nothing was written', options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
 export type CredentialKind = 'service' | 'user';
 export type CredentialStatus = 'pending' | 'active';
 
@@ -193,6 +208,12 @@ export interface Store {
   sealedValues: SealedValueRepository;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /**
+   * True while writes fail for lack of space: the last one did and none has succeeded since.
+   * While so, each call (at most one a second) tries a one-row write of its own, so that space
+   * freed is seen without waiting for a client's write.
+   */
+  storageFull(): Promise<boolean>;
   /** Write transactions committed and the writes they held (group commit; for /metrics). */
   writeStats(): WriteStats;
   close(): void;

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Database, type Db } from '../../src/db/driver.js';
 import { createGroupCommit } from '../../src/db/group-commit.js';
 import { databasePath } from '../../src/db/open.js';
+import { StorageUnavailableError } from '../../src/db/types.js';
 import { createSqliteStore, type SqliteStore } from '../../src/db/store.js';
 
 // The writes of one event-loop turn share one SQLite transaction (src/db/group-commit.ts), and
@@ -55,7 +56,7 @@ describe('group commit', () => {
     expect([count.get(), answered]).toEqual([2, 2]);
     // The pause is counted once, with the time it held the writes (~20 ms, never less).
     const { pausedSeconds, ...counts } = g.stats();
-    expect(counts).toEqual({ commits: 1, writes: 2, pauses: 1 });
+    expect(counts).toEqual({ commits: 1, writes: 2, pauses: 1, refused: { full: 0, busy: 0 }, storageFull: false });
     expect(pausedSeconds).toBeGreaterThanOrEqual(0.015);
     // A resume without a pause counts nothing more.
     g.resume();
@@ -177,6 +178,33 @@ describe('group commit', () => {
     expect(g.stats()).toMatchObject({ commits: 0, writes: 0 });
   });
 
+  it('refuses writes the disk has no room for (SQLITE_FULL) as storage full, keeps none of them, and clears at the next commit', async () => {
+    const { db, other } = table();
+    const g = createGroupCommit(db);
+    const insert = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    await g.write(() => insert.run('kept', 1));
+    // SQLite's own SQLITE_FULL, from a database not allowed to grow (a full disk gives the same
+    // code; test/http/storage-full.test.ts fills a real one).
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    const big = db.prepare('INSERT INTO t (k, v) VALUES (?, length(zeroblob(?)))');
+    const grow = (k: string) => () => db.prepare('INSERT INTO t (k, v) VALUES (?, 0)').run(k + 'x'.repeat(20_000));
+    const outcomes = await Promise.allSettled([g.write(grow('a')), g.write(grow('b'))]);
+    for (const o of outcomes) {
+      expect(o.status).toBe('rejected');
+      expect((o as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
+      expect((o as PromiseRejectedResult).reason).toMatchObject({ reason: 'full' });
+    }
+    expect(g.stats()).toMatchObject({ refused: { full: 2, busy: 0 }, storageFull: true });
+    expect(other.prepare('SELECT k FROM t').pluck().all()).toEqual(['kept']);
+    // Any other error is still the write's own.
+    await expect(g.write(() => insert.run('kept', 2))).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+    expect(g.stats().storageFull).toBe(true);
+    db.pragma('max_page_count = 1073741823');
+    await g.write(() => big.run('room again', 10));
+    expect(g.stats()).toMatchObject({ refused: { full: 2, busy: 0 }, storageFull: false });
+    expect(other.prepare('SELECT k FROM t ORDER BY k').pluck().all()).toEqual(['kept', 'room again']);
+  });
+
   it('runs a write at once inside a transaction the caller opened', async () => {
     const { db, other } = table();
     const g = createGroupCommit(db);
@@ -189,12 +217,15 @@ describe('group commit', () => {
     expect(g.stats().commits).toBe(0);
   });
 
-  it('answers a write refused by a busy database (another process holding the write lock) with SQLITE_BUSY', async () => {
+  it('refuses a write met by a busy database (another process holding the write lock) as storage busy', async () => {
     const { db, other } = table();
     db.pragma('busy_timeout = 50');
     const g = createGroupCommit(db);
     other.exec('BEGIN IMMEDIATE');
-    await expect(g.write(() => db.prepare("INSERT INTO t (k, v) VALUES ('a', 1)").run())).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    const refused = g.write(() => db.prepare("INSERT INTO t (k, v) VALUES ('a', 1)").run());
+    await expect(refused).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(refused).rejects.toMatchObject({ reason: 'busy', cause: { code: 'SQLITE_BUSY' } });
+    expect(g.stats()).toMatchObject({ refused: { full: 0, busy: 1 }, storageFull: false });
     other.exec('ROLLBACK');
     await g.write(() => db.prepare("INSERT INTO t (k, v) VALUES ('b', 1)").run());
     expect(other.prepare('SELECT k FROM t').pluck().all()).toEqual(['b']);

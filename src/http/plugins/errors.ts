@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { StorageUnavailableError } from '../../db/types.js';
 import { AppError } from '../../errors.js';
 
 type Body = { error: string; code: string; fields?: string[] };
@@ -39,6 +40,17 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
       reply.headers(error.headers).code(error.status).send({ error: error.message, code: error.code } satisfies Body);
+      return;
+    }
+    if (error instanceof StorageUnavailableError) {
+      // Not the request's fault and nothing of it was kept: the client may send it again as is.
+      if (error.reason === 'full') {
+        request.log.error('a write was refused: the disk that holds the database is full');
+        reply.code(503).send({ error: 'The service cannot store anything: its disk is full. Nothing was changed; retry once space is freed', code: 'STORAGE_FULL' } satisfies Body);
+      } else {
+        request.log.warn('a write was refused: another process held the database write lock past the busy timeout');
+        reply.header('retry-after', '1').code(503).send({ error: 'The database is busy with another process: nothing was changed; retry in a moment', code: 'DATABASE_BUSY' } satisfies Body);
+      }
       return;
     }
     if (hasZodFastifySchemaValidationErrors(error)) {

@@ -22,6 +22,13 @@ const writeLines = (s: WriteStats) => [
   '# HELP sqlite_writer_paused_seconds_total Seconds the writes were held for those checkpoints.',
   '# TYPE sqlite_writer_paused_seconds_total counter',
   `sqlite_writer_paused_seconds_total ${s.pausedSeconds.toFixed(6)}`,
+  '# HELP sqlite_writes_refused_total Writes refused with nothing kept: the disk full (storage_full), or the write lock held by another process past busy_timeout (busy).',
+  '# TYPE sqlite_writes_refused_total counter',
+  `sqlite_writes_refused_total{reason="storage_full"} ${s.refused.full}`,
+  `sqlite_writes_refused_total{reason="busy"} ${s.refused.busy}`,
+  '# HELP sqlite_storage_full 1 while writes fail for lack of space: the last write did and none has committed since.',
+  '# TYPE sqlite_storage_full gauge',
+  `sqlite_storage_full ${s.storageFull ? 1 : 0}`,
 ];
 
 export type MetricsOptions = { writeStats: () => WriteStats };

@@ -13,6 +13,7 @@ const healthSchema = z.object({
     database: z.enum(['ok', 'unreachable']),
     seed: z.enum(['set', 'not_set', 'unknown']),
     data_key: z.literal('missing').optional().describe('Present only when stored secrets are sealed under a data key this process does not have'),
+    storage: z.literal('full').optional().describe('Present only while writes fail for lack of space on the disk that holds the database'),
   }),
 });
 
@@ -28,8 +29,9 @@ export const healthRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, se
         tags: ['operations'],
         description:
           'Liveness and readiness: 200 when the database answers and this process has every data key that seals a stored secret; ' +
-          '503 "degraded" when the database does not answer, or with `data_key: "missing"` when a secret is sealed under a key ' +
-          'this process lacks (it missed a key rotation: its codes could not be checked).',
+          '503 "degraded" when the database does not answer, with `data_key: "missing"` when a secret is sealed under a key ' +
+          'this process lacks (it missed a key rotation: its codes could not be checked), or with `storage: "full"` while writes ' +
+          'fail for lack of space (every change, a verification included, is then refused with 503 STORAGE_FULL).',
         security: [],
         response: { 200: healthSchema, 503: healthSchema },
       },
@@ -39,11 +41,13 @@ export const healthRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, se
       let database: 'ok' | 'unreachable' = 'unreachable';
       let seed: 'set' | 'not_set' | 'unknown' = 'unknown';
       let missing: string[] = [];
+      let full = false;
       try {
         if (await store.ping()) {
           database = 'ok';
           seed = (await seeds.isSet()) ? 'set' : 'not_set';
           missing = await missingDataKeyIds({ store, keyRing });
+          full = await store.storageFull();
         }
       } catch {
         database = 'unreachable';
@@ -55,9 +59,13 @@ export const healthRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, se
           request.log.error({ missingDataKeyIds: missing }, 'stored secrets are sealed under data keys this process does not have: restart it with them (README, "Rotating the data key")');
         }
       }
-      const status: 'ok' | 'degraded' = database === 'ok' && missing.length === 0 ? 'ok' : 'degraded';
+      const status: 'ok' | 'degraded' = database === 'ok' && missing.length === 0 && !full ? 'ok' : 'degraded';
       reply.code(status === 'ok' ? 200 : 503);
-      return { status, timestamp, checks: { database, seed, ...(missing.length > 0 ? { data_key: 'missing' as const } : {}) } };
+      return {
+        status,
+        timestamp,
+        checks: { database, seed, ...(missing.length > 0 ? { data_key: 'missing' as const } : {}), ...(full ? { storage: 'full' as const } : {}) },
+      };
     },
   );
 };
