@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 // The only module that reads process.env. Everything else receives the parsed, frozen value.
@@ -87,7 +88,14 @@ const envSchema = z.object({
   ALLOW_TIMESTAMP_SIGNATURES: bool(false),
   PUBLIC_CODE_ROUTES: bool(false),
   CRON_DIR: z.string().default('./cron'),
-  CRON_SCHEDULE: z.string().default('0 * * * * *'),
+  // Checked here, though only the worker schedules: with the other variables, so that one refused
+  // start names every problem.
+  CRON_SCHEDULE: z
+    .string()
+    .default('0 * * * * *')
+    .superRefine((v, ctx) => {
+      if (!cron.validate(v)) ctx.addIssue({ code: 'custom', message: `"${v}" is not a valid cron expression` });
+    }),
   CRON_MAX_BYTES: int(1_048_576, 1_024, 1_073_741_824),
   // The Key URI format forbids ":" in the issuer (API.md); a blank one would show as "%20".
   TOTP_ISSUER: z

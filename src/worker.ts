@@ -17,7 +17,6 @@ async function main(): Promise<void> {
   try {
     // The worker only opens sealed seeds: it needs the data key, not the RSA pair or the API key.
     ({ config, secrets } = await loadConfigAndSecrets(process.env, { rsa: false, apiKey: false }));
-    if (!cron.validate(config.cronSchedule)) throw new ConfigError([`CRON_SCHEDULE: "${config.cronSchedule}" is not a valid cron expression`]);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`The worker cannot start. ${err.message}\n`);

@@ -213,10 +213,11 @@ describe('npm run worker', () => {
     await t.close();
   }, 60_000);
 
-  it('refuses an invalid CRON_SCHEDULE with a clear message', async () => {
+  it('refuses an invalid CRON_SCHEDULE with a clear message, named with the other problems of the same start', async () => {
     const { runEntry } = await import('../helpers/spawn.js');
-    const run = await runEntry('src/worker.ts', { NODE_ENV: 'development', KEYS_DIR: tmp(), DATA_DIR: tmp(), CRON_SCHEDULE: 'every minute' });
+    const run = await runEntry('src/worker.ts', { NODE_ENV: 'development', KEYS_DIR: tmp(), DATA_DIR: tmp(), CRON_SCHEDULE: 'every minute', CRON_MAX_BYTES: '12' });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('CRON_SCHEDULE: "every minute" is not a valid cron expression');
+    expect(run.stderr).toContain('CRON_MAX_BYTES');
   });
 });
