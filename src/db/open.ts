@@ -14,15 +14,44 @@ export function databasePath(dataDir: string): string {
 
 /** Opens (creating if needed) the SQLite database in WAL mode and applies pending migrations. */
 export function openDatabase(file: string): Db {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  // Two processes (API and cron worker) share the file: wait for a writer instead of failing.
-  db.pragma('busy_timeout = 5000');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
-  return db;
+  let db: Db | undefined;
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // Two processes (API and cron worker) share the file: wait for a writer instead of failing.
+    db.pragma('busy_timeout = 5000');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw openFailure(file, error);
+  }
+}
+
+/**
+ * SQLite's and the system's own words ("unable to open database file") name neither the file
+ * nor what to look at; on a first deployment (a volume owned by another uid, a full disk) that
+ * is the whole question. Errors of ours (a database from a newer version) already say it all.
+ */
+function openFailure(file: string, error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string') return error;
+  const dir = dirname(file);
+  const uid = process.getuid?.();
+  const hint =
+    /^SQLITE_(CANTOPEN|READONLY|PERM|AUTH)/.test(code) || ['EACCES', 'EPERM', 'EROFS'].includes(code)
+      ? `check that ${dir} exists and that this process${uid === undefined ? '' : ` (uid ${uid})`} can write to it and to the files in it`
+      : /^SQLITE_(FULL|IOERR)/.test(code) || code === 'ENOSPC'
+        ? `check that the disk holding ${dir} has free space and is not read-only`
+        : /^SQLITE_(NOTADB|CORRUPT)/.test(code)
+          ? 'the file is not a database of this service, or it is damaged: restore a backup'
+          : ['ENOTDIR', 'ENOENT', 'EEXIST'].includes(code)
+            ? `check DATA_DIR: ${dir} must be a directory`
+            : '';
+  return new Error(`the database ${file} could not be opened: ${error.message} (${code})${hint ? `; ${hint}` : ''}`, { cause: error });
 }
 
 export function migrate(db: Db, dir = MIGRATIONS_DIR): number {

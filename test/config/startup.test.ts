@@ -155,6 +155,41 @@ describe('a database from a newer version', () => {
   });
 });
 
+describe('a database that cannot be opened', () => {
+  // SQLite's own words ("unable to open database file") name neither the file nor what to check.
+  it('stops the API and the worker with a message naming the file and what to check', async () => {
+    const parent = tmp('tfa-notdir-');
+    writeFileSync(join(parent, 'file'), '');
+    const dataDir = join(parent, 'file', 'data');
+    for (const entry of ['src/server.ts', 'src/worker.ts']) {
+      const run = await runEntry(entry, prodEnv({ DATA_DIR: dataDir }));
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`the database ${databasePath(dataDir)} could not be opened: ENOTDIR`);
+      expect(run.stderr).toContain(`check DATA_DIR: ${dataDir} must be a directory`);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('names a file that is not a database, and leaves it as it was', async () => {
+    const dataDir = tmp('tfa-notadb-');
+    writeFileSync(databasePath(dataDir), 'not a database, and long enough to be read as a header: '.repeat(20));
+    const before = readFileSync(databasePath(dataDir));
+    const run = await runEntry('src/server.ts', prodEnv({ DATA_DIR: dataDir }));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`the database ${databasePath(dataDir)} could not be opened: file is not a database (SQLITE_NOTADB)`);
+    expect(run.stderr).toContain('restore a backup');
+    expect(readFileSync(databasePath(dataDir))).toEqual(before);
+  });
+
+  it('says to check the directory and the uid when SQLite cannot open the file', () => {
+    const dataDir = tmp('tfa-cantopen-');
+    mkdirSync(databasePath(dataDir)); // a directory where the file should be: SQLITE_CANTOPEN, for root too
+    expect(() => openDatabase(databasePath(dataDir))).toThrow(
+      new RegExp(`^the database ${databasePath(dataDir)} could not be opened: unable to open database file \\(SQLITE_CANTOPEN\\); check that ${dataDir} exists and that this process \\(uid \\d+\\) can write to it`),
+    );
+  });
+});
+
 describe('stopping under load', () => {
   it('SIGTERM: a request arriving while draining is 503 SHUTTING_DOWN in the error format, and a stalled client cannot hold the stop', async () => {
     const port = await freePort();
