@@ -468,6 +468,28 @@ check_cron_after_restart() {
 }
 check "after down/up the cron sidecar still writes correct lines (volume and seed kept)" check_cron_after_restart
 
+# README "Backup and restore", its two blocks as written: a backup taken while the stack serves,
+# the seed changed, the backup put back, and the first seed's codes again.
+check_backup_restore() {
+  local first="$hexseed"
+  compose exec -T api node dist/cli/backup.js - >"$tmp/backup.db" 2>"$tmp/op.log" || { tail -n 5 "$tmp/op.log"; echo "the backup failed"; return 1; }
+  [ "$(head -c 15 "$tmp/backup.db")" = "SQLite format 3" ] || { echo "the backup is not an SQLite database ($(wc -c <"$tmp/backup.db") bytes)"; return 1; }
+  hexseed="$(openssl rand -hex 32)"
+  check_decrypt_seed || { hexseed="$first"; return 1; }
+  check_code || { hexseed="$first"; return 1; }
+  hexseed="$first"
+  compose stop >"$tmp/op.log" 2>&1 || { tail -n 5 "$tmp/op.log"; echo "compose stop failed"; return 1; }
+  compose run --rm -T --no-deps --entrypoint sh cron \
+    -c 'rm -f /data/two-factor.db-wal /data/two-factor.db-shm && cat > /data/two-factor.db' <"$tmp/backup.db" >"$tmp/op.log" 2>&1 \
+    || { tail -n 5 "$tmp/op.log"; echo "the restore failed"; return 1; }
+  compose start >"$tmp/op.log" 2>&1 || { tail -n 5 "$tmp/op.log"; echo "compose start failed"; return 1; }
+  wait_healthy || return 1
+  check_health set || return 1
+  check_code || { echo "after the restore: not the first seed's code"; return 1; }
+  wait_running cron || return 1
+}
+check "a backup taken while serving restores the seed it held (README, Backup and restore)" check_backup_restore
+
 # The default schedule, as shipped: once a minute at second 0. Start the stack with .env's
 # CRON_SCHEDULE as .env.example has it (or none, the service's default) and watch the minute.
 check_default_schedule() {

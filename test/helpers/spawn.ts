@@ -7,8 +7,8 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export type Run = { code: number | null; stdout: string; stderr: string };
 
 /** Runs a TypeScript entry point of src/ with tsx in a clean environment plus `env`. */
-export function startEntry(entry: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', entry], {
+export function startEntry(entry: string, env: Record<string, string>, args: string[] = []): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -24,8 +24,8 @@ export function collect(child: ChildProcess): { out: () => string; err: () => st
   return { out: () => out, err: () => err, exited };
 }
 
-export async function runEntry(entry: string, env: Record<string, string>, timeoutMs = 20_000): Promise<Run> {
-  const child = startEntry(entry, env);
+export async function runEntry(entry: string, env: Record<string, string>, timeoutMs = 20_000, args: string[] = []): Promise<Run> {
+  const child = startEntry(entry, env, args);
   const c = collect(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await c.exited;
