@@ -25,6 +25,7 @@ import { twoFactorRoutes } from './http/routes/two-factor.js';
 import { userConfigRoutes } from './http/routes/user-config.js';
 import type { Secrets } from './secrets.js';
 import { createAttemptGuard } from './services/attempt-guard.js';
+import { AUDIT_RETENTION_INTERVAL_MS, createAuditRetention, type AuditRetention } from './services/audit-retention.js';
 import { createAuditService } from './services/audit-service.js';
 import { createBackupCodeService } from './services/backup-code-service.js';
 import { createChallengeService } from './services/challenge-service.js';
@@ -147,6 +148,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(challengeRoutes, { challenges, ttlSeconds: config.challengeTtlSeconds, maxAttempts: config.challengeMaxAttempts });
   await app.register(recoveryRoutes, { recovery, ttlHours: config.recoveryTtlHours });
   await app.register(userConfigRoutes, { configs: userConfigs });
+  if (config.auditRetentionDays > 0) keepAuditFor(app, createAuditRetention({ store, clock, days: config.auditRetentionDays }), config.auditRetentionDays);
 
   return app;
+}
+
+/** AUDIT_RETENTION_DAYS: a run once the app is ready, then every ten minutes, ended by close. */
+function keepAuditFor(app: FastifyInstance, retention: AuditRetention, days: number): void {
+  const prune = () =>
+    retention.prune().then(
+      (deleted) => {
+        if (deleted > 0) app.log.info({ deleted, retentionDays: days }, 'audit events older than the retention deleted');
+      },
+      (err: unknown) => app.log.warn({ err }, 'audit retention: old events could not be deleted; trying again at the next run'),
+    );
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    void prune();
+    timer = setInterval(() => void prune(), AUDIT_RETENTION_INTERVAL_MS).unref();
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await retention.stop();
+  });
 }

@@ -110,6 +110,7 @@ const envSchema = z.object({
   CHALLENGE_TTL_SECONDS: int(300, 30, 3600),
   CHALLENGE_MAX_ATTEMPTS: int(5, 1, 20),
   RECOVERY_TTL_HOURS: int(24, 1, 720),
+  AUDIT_RETENTION_DAYS: int(0, 0, 36_500),
   RATE_LIMIT_MAX: int(30, 1, 100_000),
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 3600),
   RATE_LIMIT_IPV6_PREFIX: int(56, 32, 128),
@@ -157,6 +158,7 @@ export type Config = Readonly<{
   challengeTtlSeconds: number;
   challengeMaxAttempts: number;
   recoveryTtlHours: number;
+  auditRetentionDays: number;
   rateLimitMax: number;
   rateLimitWindowSeconds: number;
   rateLimitIpv6Prefix: number;
@@ -214,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     challengeTtlSeconds: e.CHALLENGE_TTL_SECONDS,
     challengeMaxAttempts: e.CHALLENGE_MAX_ATTEMPTS,
     recoveryTtlHours: e.RECOVERY_TTL_HOURS,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     rateLimitMax: e.RATE_LIMIT_MAX,
     rateLimitWindowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
     rateLimitIpv6Prefix: e.RATE_LIMIT_IPV6_PREFIX,

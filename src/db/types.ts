@@ -84,6 +84,12 @@ export interface SignatureRepository {
 export interface AuditRepository {
   append(event: AuditInput): Promise<void>;
   list(query: AuditQuery): Promise<AuditRow[]>;
+  /**
+   * Deletes the oldest events, at most `limit`, as long as they are older than `before` (a
+   * run from the oldest id, stopping at the first newer one); the newest event is always kept,
+   * so ids never go back. Returns how many went.
+   */
+  deleteOlderThan(before: number, limit: number): Promise<number>;
 }
 
 export type UserRow = {

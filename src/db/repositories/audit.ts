@@ -15,7 +15,22 @@ export function auditWriter(db: Db): (e: AuditInput) => void {
 
 export function createAuditRepository(db: Db, commit: GroupCommit): AuditRepository {
   const write = auditWriter(db);
+  // By the primary key from the oldest: bounded work per call, whatever the table's size (a
+  // filter on `at` would scan on past the old rows to find none). Ids follow time; a clock
+  // set back only makes the run stop early.
+  const oldest = db.prepare('SELECT id, at FROM audit_events WHERE id < (SELECT MAX(id) FROM audit_events) ORDER BY id LIMIT ?');
+  const deleteThrough = db.prepare('DELETE FROM audit_events WHERE id <= ?');
   return {
+    async deleteOlderThan(before, limit) {
+      return commit.write(() => {
+        let last = -1;
+        for (const r of oldest.all(limit) as { id: number; at: number }[]) {
+          if (r.at >= before) break;
+          last = r.id;
+        }
+        return last < 0 ? 0 : deleteThrough.run(last).changes;
+      });
+    },
     async append(e) {
       return commit.write(() => write(e));
     },
