@@ -1,6 +1,7 @@
 // npm run backup -- FILE (in the container: node dist/cli/backup.js FILE): a consistent copy of
 // the database while the service and the worker go on serving and writing. FILE "-" writes the
-// copy to standard output, for `docker compose exec -T api node dist/cli/backup.js - > x.db`.
+// copy to standard output, for `docker compose exec -T api node dist/cli/backup.js - > x.db`
+// (through npm, `npm run -s backup -- -`: without -s npm prints its own lines there first).
 //
 // VACUUM INTO copies one snapshot (a read transaction: WAL lets writers go on), where SQLite's
 // page-by-page backup API starts over whenever another connection writes, and so might never
@@ -39,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const toStdout = target === '-';
+  if (toStdout && process.stdout.isTTY) {
+    process.stderr.write('backup wrote nothing: standard output is a terminal; redirect it to a file (backup - > copy.db).\n');
+    return 2;
+  }
   const scratch = toStdout ? mkdtempSync(join(tmpdir(), 'two-factor-backup-')) : null;
   const file = scratch ? join(scratch, 'two-factor.db') : target;
   try {

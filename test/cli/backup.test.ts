@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Database } from '../../src/db/driver.js';
 import { databasePath } from '../../src/db/open.js';
 import { createTestApp, newDataDir, oathtool, randomHexSeed, setSeed } from '../helpers/app.js';
-import { collect, runEntry, startEntry } from '../helpers/spawn.js';
+import { collect, ROOT, runEntry, startEntry } from '../helpers/spawn.js';
 import { codeFor, enrol } from '../users/helpers.js';
 
 // npm run backup (src/cli/backup.ts): a consistent copy of a database in use, that the service
@@ -87,6 +88,9 @@ describe('npm run backup', () => {
     const file = join(newDataDir(), 'from-stdout.db');
     writeFileSync(file, Buffer.concat(chunks));
     expect(contents(file)).toEqual({ check: 'ok', users: 1, credentials: 1, unaudited: 0 });
+    // The README's npm form: with -s, npm's own lines stay out of the copy.
+    const viaNpm = execFileSync('npm', ['run', '-s', 'backup', '--', '-'], { cwd: ROOT, env: { ...process.env, NODE_ENV: 'test', DATA_DIR: t.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(viaNpm.equals(readFileSync(file))).toBe(true);
   }, 60_000);
 
   it('replaces no file, and creates no database where there is none', async () => {
