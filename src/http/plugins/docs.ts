@@ -13,8 +13,12 @@ export async function registerDocs(app: FastifyInstance, opts: { expose: boolean
         version: opts.version,
         description:
           'Holds TOTP secrets encrypted at rest and generates and verifies one-time codes. Every error is ' +
-          '`{"error": "<message>", "code": "<CODE>"}`. Every route but /health, /seed/public-key and the docs ' +
-          'needs X-API-Key; routes marked signed also need X-Timestamp and X-Signature.',
+          '`{"error": "<message>", "code": "<CODE>"}`. Every route but /health, /seed/public-key, ' +
+          '/.well-known/jwks.json and the docs needs X-API-Key; routes marked signed also need X-Timestamp and ' +
+          'X-Signature. A route that changes something (a verification included: it records the code and ' +
+          'the attempt) answers 503 `STORAGE_FULL` while the disk holding the database is full, and 503 ' +
+          '`DATABASE_BUSY` with Retry-After when another process holds the write lock too long; nothing is ' +
+          'changed then, and the same request may be sent again. While the process stops: 503 `SHUTTING_DOWN`.',
       },
       components: {
         securitySchemes: {
