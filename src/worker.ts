@@ -1,4 +1,6 @@
-import cron from 'node-cron';
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import cron, { type ScheduledTask } from 'node-cron';
 import { systemClock } from './clock.js';
 import { ConfigError } from './config.js';
 import { databasePath } from './db/open.js';
@@ -26,7 +28,29 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel).child({ component: 'code-log-worker' });
   const dbFile = databasePath(config.dataDir);
-  const store = createSqliteStore(dbFile);
+  let task: ScheduledTask | null = null;
+  let store: ReturnType<typeof createSqliteStore> | null = null;
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'worker stopping');
+    await task?.stop();
+    store?.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  // The API creates the database; the worker only reads it. Started first, or with another
+  // DATA_DIR than the API's, it waits for the file (saying so once a minute) rather than create
+  // an empty database of its own, where no seed would ever be set.
+  if (!existsSync(dbFile)) {
+    const waiting = () => logger.warn({ database: dbFile }, "no database yet: waiting for the API to create it (the worker needs the API's DATA_DIR)");
+    waiting();
+    for (let s = 1; !existsSync(dbFile); s++) {
+      await sleep(1000);
+      if (s % 60 === 0) waiting();
+    }
+  }
+  store = createSqliteStore(dbFile);
   const unknown = await unknownDataKeys({ store, keyRing: secrets.keyRing });
   if (unknown.length > 0) {
     store.close();
@@ -43,7 +67,7 @@ async function main(): Promise<void> {
     warn: (message) => logger.warn({ database: dbFile }, message),
   });
 
-  const task = cron.schedule(
+  task = cron.schedule(
     config.cronSchedule,
     async (ctx) => {
       // The scheduled moment, not the moment the callback happened to run.
@@ -58,15 +82,6 @@ async function main(): Promise<void> {
   );
   // seed_set, not seed: a field named seed is censored in every log line (logger.ts).
   logger.info({ schedule: config.cronSchedule, file: log.file, database: dbFile, seed_set: await seeds.isSet() }, 'code log worker started');
-
-  const stop = async (signal: string) => {
-    logger.info({ signal }, 'worker stopping');
-    await task.stop();
-    store.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {

@@ -213,6 +213,44 @@ describe('npm run worker', () => {
     await t.close();
   }, 60_000);
 
+  it("waits for the API's database rather than create one, then writes from it once it is there", async () => {
+    const dataDir = join(tmp(), 'data'); // not there yet either
+    const cronDir = tmp();
+    const env = { NODE_ENV: 'production', DATA_DIR: dataDir, DATA_KEY: TEST_DATA_KEY, CRON_DIR: cronDir, CRON_SCHEDULE: '* * * * * *', LOG_LEVEL: 'info' };
+    const child = startEntry('src/worker.ts', env);
+    const c = collect(child);
+    await waitFor(() => c.out().includes('no database yet'));
+    const warning = c.out().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).startsWith('no database yet'));
+    expect(warning).toMatchObject({ level: 'warn', database: databasePath(dataDir) });
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // a tick or two of the wait
+    expect(existsSync(dataDir)).toBe(false);
+
+    // The API starts on that directory and a seed is set: the worker opens it and writes.
+    const t = await createTestApp({ dataDir });
+    const seed = randomHexSeed();
+    await setSeed(t, seed);
+    const file = join(cronDir, 'last_code.txt');
+    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('2FA Code'));
+    const line = readFileSync(file, 'utf8').split('\n').filter(Boolean)[0] as string;
+    const [date, time] = line.split(' ');
+    mustNotLog(line.slice(-6));
+    expect(line.slice(-6)).toBe(oathtool(seed, Date.parse(`${date}T${time}Z`)));
+    child.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+    await t.close();
+  }, 60_000);
+
+  it('stops cleanly on SIGTERM while it waits for the database', async () => {
+    const dataDir = join(tmp(), 'data');
+    const child = startEntry('src/worker.ts', { NODE_ENV: 'production', DATA_DIR: dataDir, DATA_KEY: TEST_DATA_KEY, CRON_DIR: tmp(), LOG_LEVEL: 'info' });
+    const c = collect(child);
+    await waitFor(() => c.out().includes('no database yet'));
+    child.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+    expect(c.out()).toContain('"msg":"worker stopping"');
+    expect(existsSync(dataDir)).toBe(false);
+  }, 60_000);
+
   it('refuses an invalid CRON_SCHEDULE with a clear message, named with the other problems of the same start', async () => {
     const { runEntry } = await import('../helpers/spawn.js');
     const run = await runEntry('src/worker.ts', { NODE_ENV: 'development', KEYS_DIR: tmp(), DATA_DIR: tmp(), CRON_SCHEDULE: 'every minute', CRON_MAX_BYTES: '12' });
