@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemClock } from './clock.js';
@@ -42,10 +42,20 @@ async function main(): Promise<void> {
   // The API creates the database; the worker only reads it. Started first, or with another
   // DATA_DIR than the API's, it waits for the file (saying so once a minute) rather than create
   // an empty database of its own, where no seed would ever be set.
-  if (!existsSync(dbFile)) {
+  // Only a file that is not there yet is waited for; a path that cannot be one (through a file,
+  // past a directory this user cannot enter) goes on to the open, which says what is wrong.
+  const absent = () => {
+    try {
+      statSync(dbFile);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  };
+  if (absent()) {
     const waiting = () => logger.warn({ database: dbFile }, "no database yet: waiting for the API to create it (the worker needs the API's DATA_DIR)");
     waiting();
-    for (let s = 1; !existsSync(dbFile); s++) {
+    for (let s = 1; absent(); s++) {
       await sleep(1000);
       if (s % 60 === 0) waiting();
     }

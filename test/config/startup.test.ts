@@ -130,6 +130,7 @@ describe("the README's start commands", () => {
 
   it('npm run worker: a SIGTERM to npm stops the worker', async () => {
     const dataDir = tmp('tfa-npm-worker-');
+    openDatabase(databasePath(dataDir)).close(); // the API's database, which the worker waits for
     const child = npm('worker', prodEnv({ DATA_DIR: dataDir, CRON_DIR: join(dataDir, 'cron') }));
     const c = collect(child);
     await waitFor(() => c.out().includes('code log worker started'), 60_000);
