@@ -9,6 +9,7 @@ import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { databasePath } from '../db/open.js';
 import { createSqliteStore } from '../db/store.js';
+import { StorageUnavailableError } from '../db/types.js';
 import { resolveSecrets } from '../secrets.js';
 import { rotateDataKeys } from '../services/key-rotation.js';
 
@@ -32,7 +33,13 @@ async function main(): Promise<number> {
     process.stderr.write(`rotate-keys changed nothing: there is no database at ${file} (check DATA_DIR).\n`);
     return 1;
   }
-  const store = createSqliteStore(file);
+  let store;
+  try {
+    store = createSqliteStore(file);
+  } catch (err) {
+    process.stderr.write(`rotate-keys changed nothing: ${err instanceof Error ? err.message : String(err)}.\n`);
+    return 1;
+  }
   try {
     const r = await rotateDataKeys({ store, keyRing: secrets.keyRing, clock: systemClock });
     process.stdout.write(
@@ -42,9 +49,14 @@ async function main(): Promise<number> {
     return 0;
   } catch (err) {
     // Nothing was changed: the transaction rolled back. Say why without printing any value.
-    const why = err instanceof Error && err.message.includes('unknown data key')
-      ? 'a row is sealed with a key that is neither DATA_KEY nor in DATA_KEYS_PREVIOUS'
-      : 'a sealed row could not be opened with the configured keys';
+    const why =
+      err instanceof StorageUnavailableError
+        ? err.reason === 'full'
+          ? `the disk that holds ${file} is full`
+          : 'another process held the database write lock past the busy timeout (5 s); run it again'
+        : err instanceof Error && err.message.includes('unknown data key')
+          ? 'a row is sealed with a key that is neither DATA_KEY nor in DATA_KEYS_PREVIOUS'
+          : 'a sealed row could not be opened with the configured keys';
     process.stderr.write(`rotate-keys changed nothing: ${why}.\n`);
     return 1;
   } finally {

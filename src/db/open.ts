@@ -44,13 +44,15 @@ function openFailure(file: string, error: unknown): unknown {
   const hint =
     /^SQLITE_(CANTOPEN|READONLY|PERM|AUTH)/.test(code) || ['EACCES', 'EPERM', 'EROFS'].includes(code)
       ? `check that ${dir} exists and that this process${uid === undefined ? '' : ` (uid ${uid})`} can write to it and to the files in it`
-      : /^SQLITE_(FULL|IOERR)/.test(code) || code === 'ENOSPC'
-        ? `check that the disk holding ${dir} has free space and is not read-only`
-        : /^SQLITE_(NOTADB|CORRUPT)/.test(code)
-          ? 'the file is not a database of this service, or it is damaged: restore a backup'
-          : ['ENOTDIR', 'ENOENT', 'EEXIST'].includes(code)
-            ? `check DATA_DIR: ${dir} must be a directory`
-            : '';
+      : /^SQLITE_(BUSY|LOCKED)/.test(code)
+        ? 'another process held its write lock past the busy timeout (a migration, a key rotation, a backup tool): start again once it is done'
+        : /^SQLITE_(FULL|IOERR)/.test(code) || code === 'ENOSPC'
+          ? `check that the disk holding ${dir} has free space and is not read-only`
+          : /^SQLITE_(NOTADB|CORRUPT)/.test(code)
+            ? 'the file is not a database of this service, or it is damaged: restore a backup'
+            : ['ENOTDIR', 'ENOENT', 'EEXIST'].includes(code)
+              ? `check DATA_DIR: ${dir} must be a directory`
+              : '';
   return new Error(`the database ${file} could not be opened: ${error.message} (${code})${hint ? `; ${hint}` : ''}`, { cause: error });
 }
 
@@ -68,9 +70,14 @@ export function migrate(db: Db, dir = MIGRATIONS_DIR): number {
       `the database was migrated by a newer version of the service (${newer.map((m) => m.name).join(', ')}): run that version, or restore a backup taken before the upgrade`,
     );
   }
+  // Only a migration still to apply takes the write lock: a start on an up-to-date database
+  // (every start but an upgrade's) needs none, so it is not held up by another process's write
+  // (a key rotation, a backup tool, the other service process in the middle of its own).
+  const done = new Set((db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]));
   let applied = 0;
   for (const file of files) {
     const version = Number(file.slice(0, 3));
+    if (done.has(version)) continue;
     // IMMEDIATE: when two processes start at once, one applies and the other then sees it applied.
     const apply = db.transaction(() => {
       const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);

@@ -182,6 +182,32 @@ describe('a database that cannot be opened', () => {
     expect(readFileSync(databasePath(dataDir))).toEqual(before);
   });
 
+  it("starts while another process holds the write lock, since an up-to-date database needs no migration; with one pending, names the lock", async () => {
+    const dataDir = tmp('tfa-locked-');
+    openDatabase(databasePath(dataDir)).close();
+    const holder = new Database(databasePath(dataDir));
+    try {
+      holder.exec('BEGIN IMMEDIATE'); // a key rotation or a backup tool in the middle of its write
+      const env = prodEnv({ DATA_DIR: dataDir, PORT: String(await freePort()) });
+      const child = startEntry('src/server.ts', env);
+      const c = collect(child);
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${env.PORT}/health`)).ok);
+      child.kill('SIGTERM');
+      expect(await c.exited).toBe(0);
+
+      // An upgrade's start must migrate, which needs the lock: after the busy timeout it stops, saying why.
+      holder.exec('ROLLBACK');
+      holder.exec("DROP TABLE write_probe; DELETE FROM schema_migrations WHERE name = '009_write_probe.sql'");
+      holder.exec('BEGIN IMMEDIATE');
+      const run = await runEntry('src/server.ts', prodEnv({ DATA_DIR: dataDir }));
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`the database ${databasePath(dataDir)} could not be opened: database is locked (SQLITE_BUSY); another process held its write lock`);
+    } finally {
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+    }
+  }, 60_000);
+
   it('says to check the directory and the uid when SQLite cannot open the file', () => {
     const dataDir = tmp('tfa-cantopen-');
     mkdirSync(databasePath(dataDir)); // a directory where the file should be: SQLITE_CANTOPEN, for root too

@@ -142,6 +142,25 @@ describe('a data key that cannot open what is stored', () => {
     expect([nowhere.code, nowhere.stderr]).toEqual([1, expect.stringContaining('there is no database at')]);
   }, 60_000);
 
+  it('says so, and changes nothing, when another process holds the write lock past the busy timeout', async () => {
+    const [k1, k2] = [newKey(), newKey()];
+    const dataDir = newDataDir();
+    const first = await createTestApp({ dataDir, env: { DATA_KEY: k1 } });
+    await enrolActive(first, 'alice');
+    await first.close();
+    const holder = new Database(databasePath(dataDir));
+    holder.exec('BEGIN IMMEDIATE'); // a backup tool or another rotation, holding the lock
+    try {
+      const run = await runEntry('src/cli/rotate-keys.ts', { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, KEYS_DIR: newDataDir(), DATA_KEY: k2, DATA_KEYS_PREVIOUS: k1 });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe('rotate-keys changed nothing: another process held the database write lock past the busy timeout (5 s); run it again.\n');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    expect(keyIds(dataDir)).toEqual([dataKeyFromBase64(k1).id]);
+  }, 60_000);
+
   it('a code that cannot be checked (a secret under an unknown key) is a 500, audited, and never charged to the lockout', async () => {
     const [k1, k2] = [newKey(), newKey()];
     const dataDir = newDataDir();
