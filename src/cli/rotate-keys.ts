@@ -2,8 +2,9 @@
 // says how many rows changed. Run it with the new key as DATA_KEY and the old one(s) in
 // DATA_KEYS_PREVIOUS, after every API process and worker has been restarted the same way: one
 // still running with the old key as its DATA_KEY could not open the re-sealed rows and would
-// go on sealing new ones under the old key. The transaction holds the write lock, so the
-// service may serve meanwhile, and running it twice is harmless.
+// go on sealing new ones under the old key. The transaction holds the write lock: the service
+// goes on serving reads meanwhile, and its writes wait for the lock up to 5 s (then 503
+// DATABASE_BUSY). Running it twice is harmless.
 import { existsSync } from 'node:fs';
 import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config.js';

@@ -62,16 +62,27 @@ function sqliteCode(error: unknown): string {
   return '';
 }
 
-type Job = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+/** `lockedSince`: when the job's batch first found another process holding the write lock. */
+type Job = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void; lockedSince?: number };
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
 
 export type GroupCommitOptions = {
   /** At most this many writes per transaction, so one burst cannot hold the write lock for long. */
   maxBatch?: number;
+  /**
+   * How long a write waits for a write lock another process holds before it is refused as busy
+   * (default 5000 ms). The wait is on timers, not in SQLite's busy handler, which sleeps on the
+   * event loop: see the connection's short busy_timeout in store.ts.
+   */
+  lockWaitMs?: number;
 };
+
+/** Set on the serving connection (store.ts): SQLite's own busy wait, which blocks the thread. */
+export const SERVING_BUSY_TIMEOUT_MS = 20;
 
 export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupCommit {
   const maxBatch = opts.maxBatch ?? 128;
+  const lockWaitMs = opts.lockWaitMs ?? 5000;
   const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
@@ -89,6 +100,9 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   let pausedAt = 0;
   const refused = { full: 0, busy: 0 };
   let storageFull = false;
+  // While another process holds the write lock: the timer of the next try, and the tries so far.
+  let lockRetry: NodeJS.Timeout | null = null;
+  let lockTries = 0;
 
   /** What a caller is rejected with: a StorageUnavailableError for the disk and the lock. */
   const refusal = (error: unknown): unknown => {
@@ -134,14 +148,32 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
     }
   };
 
-  const runBatch = (jobs: Job[]): Job[] => {
+  /** What is left to run now (`retry`), or to run once another process lets the lock go (`locked`). */
+  type Rest = { retry: Job[]; locked: Job[] };
+  const none: Rest = { retry: [], locked: [] };
+
+  const runBatch = (jobs: Job[]): Rest => {
     try {
       begin.run();
     } catch (error) {
-      // SQLITE_BUSY past busy_timeout (another process held the write lock), a closed database...
+      // Another process holds the write lock (SQLite's busy handler gave up after the
+      // connection's short busy_timeout): the batch waits for it on a timer, so the event loop
+      // serves meanwhile, and what has waited lockWaitMs in all is refused as busy.
+      if (/^SQLITE_BUSY/.test(sqliteCode(error))) {
+        const now = performance.now();
+        const locked: Job[] = [];
+        for (const job of jobs) {
+          job.lockedSince ??= now;
+          if (now - job.lockedSince >= lockWaitMs) job.reject(error);
+          else locked.push(job);
+        }
+        return { retry: [], locked };
+      }
+      // A closed database...
       for (const job of jobs) job.reject(error);
-      return [];
+      return none;
     }
+    lockTries = 0;
     const single = jobs.length === 1;
     const outcomes: Outcome[] = [];
     for (let i = 0; i < jobs.length; i++) {
@@ -159,7 +191,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
         const last = outcomes[outcomes.length - 1] as Outcome;
         const lost = new Error('the shared write transaction was rolled back by SQLite', { cause: last.ok ? undefined : last.error });
         settle(outcomes.map((o) => (o.ok ? { job: o.job, ok: false, error: lost } : o)));
-        return jobs.slice(i + 1);
+        return { retry: jobs.slice(i + 1), locked: [] };
       }
     }
     try {
@@ -167,38 +199,51 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
     } catch (error) {
       rollbackQuietly();
       settle(outcomes.map((o) => (o.ok ? { job: o.job, ok: false, error } : o)));
-      return [];
+      return none;
     }
     commits++;
     storageFull = false;
     writes += outcomes.filter((o) => o.ok).length;
     settle(outcomes);
-    return [];
+    return none;
   };
 
   const flush = () => {
     scheduled = false;
+    if (lockRetry) {
+      clearTimeout(lockRetry);
+      lockRetry = null;
+    }
     while (queue.length > 0) {
       const jobs = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-      let retry: Job[];
+      let rest: Rest;
       try {
-        retry = runBatch(jobs);
+        rest = runBatch(jobs);
       } catch (error) {
         // Not expected (every statement above is guarded), but this runs from setImmediate,
         // where a throw would end the process: refuse the batch instead.
         rollbackQuietly();
         for (const job of jobs) job.reject(error);
-        retry = [];
+        rest = none;
       }
-      if (retry.length > 0) queue = [...retry, ...queue];
+      if (rest.locked.length > 0) {
+        // Everything waits behind the lock, in order; tries 5, 10, 20, 40, then every 50 ms.
+        queue = [...rest.locked, ...queue];
+        lockRetry = setTimeout(() => {
+          lockRetry = null;
+          if (!paused) flush();
+        }, Math.min(50, 5 * 2 ** lockTries++));
+        return;
+      }
+      if (rest.retry.length > 0) queue = [...rest.retry, ...queue];
       // Let the answers of this batch go out before the next one when a burst overflowed it.
       if (queue.length > 0) return schedule();
     }
   };
 
   const schedule = () => {
-    if (scheduled || paused) return;
+    if (scheduled || paused || lockRetry) return;
     scheduled = true;
     // setImmediate runs after the event loop's poll phase: every request whose data arrived in
     // this turn has reached its write by then (their handlers run to their first await).
@@ -233,7 +278,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
       pauses++;
       pausedMs += performance.now() - pausedAt;
       paused = false;
-      if (queue.length > 0) schedule();
+      if (queue.length > 0 && !lockRetry) schedule();
     },
     stats: () => ({ commits, writes, pauses, pausedSeconds: pausedMs / 1000, refused: { ...refused }, storageFull }),
   };

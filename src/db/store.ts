@@ -1,5 +1,5 @@
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
-import { createGroupCommit, type GroupCommit } from './group-commit.js';
+import { createGroupCommit, SERVING_BUSY_TIMEOUT_MS, type GroupCommit } from './group-commit.js';
 import { openDatabase, type Db } from './open.js';
 import { createAuditRepository } from './repositories/audit.js';
 import { createCredentialRepository } from './repositories/credentials.js';
@@ -20,14 +20,21 @@ export type SqliteStore = Store & { db: Db; checkpointer: Checkpointer | null; c
 export type SqliteStoreOptions = {
   /** WAL checkpoints on a background thread (checkpointer.ts) instead of inside commits; default on for a file. */
   backgroundCheckpoints?: boolean;
+  /** How long a write waits for another process's write lock before a 503 (group-commit.ts); 5000 ms. */
+  lockWaitMs?: number;
 };
 
 /** The SQLite adapter of the storage interfaces, over one better-sqlite3 connection. */
 export function createSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
   const db = openDatabase(file);
+  // SQLite's busy handler sleeps on this thread, the event loop's: waiting 5 s there for another
+  // process's write lock (a key rotation re-sealing every secret, a second API process) froze
+  // every request, /health included. The group committer waits for that lock on timers instead
+  // (lockWaitMs), so this connection's own wait is kept to a blip.
+  db.pragma(`busy_timeout = ${SERVING_BUSY_TIMEOUT_MS}`);
   // Every write of every repository goes through one group committer (group-commit.ts), which
   // the checkpointer holds for a moment when the WAL is to start over.
-  const commit = createGroupCommit(db);
+  const commit = createGroupCommit(db, { lockWaitMs: opts.lockWaitMs });
   const checkpointer = file !== ':memory:' && opts.backgroundCheckpoints !== false ? startCheckpointer(db, file, { writer: commit }) : null;
   const ping = db.prepare('SELECT 1 AS ok');
   const probe = db.prepare('INSERT INTO write_probe (id, at, pad) VALUES (1, ?, randomblob(65536)) ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad');

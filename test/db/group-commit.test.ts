@@ -178,6 +178,22 @@ describe('group commit', () => {
     expect(g.stats()).toMatchObject({ commits: 0, writes: 0 });
   });
 
+  it("waits for another process's write lock on timers, in order, and commits once it is let go", async () => {
+    const { db, other } = table();
+    db.pragma('busy_timeout = 5');
+    const g = createGroupCommit(db);
+    const insert = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    other.exec('BEGIN IMMEDIATE');
+    const first = g.write(() => insert.run('a', 1));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const second = g.write(() => insert.run('b', 2)); // queued behind the first, not ahead of it
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    other.exec('ROLLBACK');
+    await Promise.all([first, second]);
+    expect(other.prepare('SELECT k FROM t ORDER BY rowid').pluck().all()).toEqual(['a', 'b']);
+    expect(g.stats()).toMatchObject({ refused: { full: 0, busy: 0 } });
+  });
+
   it('refuses writes the disk has no room for (SQLITE_FULL) as storage full, keeps none of them, and clears at the next commit', async () => {
     const { db, other } = table();
     const g = createGroupCommit(db);
@@ -219,8 +235,8 @@ describe('group commit', () => {
 
   it('refuses a write met by a busy database (another process holding the write lock) as storage busy', async () => {
     const { db, other } = table();
-    db.pragma('busy_timeout = 50');
-    const g = createGroupCommit(db);
+    db.pragma('busy_timeout = 5');
+    const g = createGroupCommit(db, { lockWaitMs: 100 });
     other.exec('BEGIN IMMEDIATE');
     const refused = g.write(() => db.prepare("INSERT INTO t (k, v) VALUES ('a', 1)").run());
     await expect(refused).rejects.toBeInstanceOf(StorageUnavailableError);

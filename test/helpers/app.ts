@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { databasePath } from '../../src/db/open.js';
-import { createSqliteStore, type SqliteStore } from '../../src/db/store.js';
+import { createSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/db/store.js';
 import { createLogger } from '../../src/logger.js';
 import { resolveSecrets, type Secrets } from '../../src/secrets.js';
 import { FakeClock } from './clock.js';
@@ -38,7 +38,9 @@ export function newDataDir(): string {
  * A fresh app on a temporary SQLite file (or `dataDir`, to reopen one), the run's RSA pair, a
  * fixed data key, a fake clock, and its log lines captured for the leak check.
  */
-export async function createTestApp(opts: { env?: Record<string, string>; dataDir?: string; clock?: FakeClock } = {}): Promise<TestApp> {
+export async function createTestApp(
+  opts: { env?: Record<string, string>; dataDir?: string; clock?: FakeClock; store?: SqliteStoreOptions } = {},
+): Promise<TestApp> {
   const keysDir = inject('keysDir');
   const dataDir = opts.dataDir ?? newDataDir();
   const config = loadConfig({
@@ -53,7 +55,7 @@ export async function createTestApp(opts: { env?: Record<string, string>; dataDi
   });
   const secrets = await resolveSecrets(config);
   mustNotLog(API_KEY, secrets.hmacSecret);
-  const store = createSqliteStore(databasePath(dataDir));
+  const store = createSqliteStore(databasePath(dataDir), opts.store);
   const clock = opts.clock ?? new FakeClock();
   const app = await buildApp({ config, secrets, store, clock, logger: createLogger('info', captureStream()) });
   await app.ready();

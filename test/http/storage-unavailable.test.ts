@@ -160,25 +160,55 @@ describe.runIf(mounted || process.env.CI)('a full disk under the database', () =
   });
 });
 
-describe('another process holding the write lock past the busy timeout', () => {
-  it('is answered 503 DATABASE_BUSY with Retry-After, keeps nothing, and passes once the lock is let go', async () => {
-    const t = await createTestApp();
+describe('another process holding the write lock', () => {
+  const register = (t: TestApp, userId: string) => t.app.inject({ method: 'POST', url: '/totp/register', headers: t.auth, payload: { username: userId } });
+
+  it('past the wait: 503 DATABASE_BUSY with Retry-After, nothing kept, and the service answers meanwhile', async () => {
+    // The service waits 5 s for the lock; a shorter wait keeps the test short.
+    const t = await createTestApp({ store: { lockWaitMs: 300 } });
+    const other = new Database(databasePath(t.dataDir));
     try {
-      // The service waits busy_timeout (5 s) for the lock; a shorter wait keeps the test short.
-      t.store.db.pragma('busy_timeout = 100');
-      const other = new Database(databasePath(t.dataDir));
       other.exec('BEGIN IMMEDIATE'); // what the key rotation CLI or a backup tool holds
-      const res = await t.app.inject({ method: 'POST', url: '/totp/register', headers: t.auth, payload: { username: 'dave@example.com' } });
+      // The write waits on timers, not in SQLite's busy handler, which sleeps on the event loop:
+      // the loop goes on turning while it waits (it used to stand still for the whole wait, and
+      // every request with it). Counted in turns of a 1 ms interval, not in time.
+      let turns = 0;
+      const ticker = setInterval(() => turns++, 1);
+      let health = 0;
+      const pending = register(t, 'dave@example.com');
+      void pending.finally(() => clearInterval(ticker));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      health = (await t.app.inject({ url: '/health' })).statusCode;
+      const res = await pending;
       other.exec('ROLLBACK');
+      expect(turns).toBeGreaterThanOrEqual(50);
+      expect(health).toBe(200);
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('1');
       expect(res.json()).toEqual({ error: 'The database is busy with another process: nothing was changed; retry in a moment', code: 'DATABASE_BUSY' });
       expect(other.prepare("SELECT COUNT(*) FROM users WHERE user_id = 'dave@example.com'").pluck().get()).toBe(0);
-      other.close();
       const metrics = (await t.app.inject({ url: '/metrics', headers: t.auth })).body;
       expect(metrics).toMatch(/^sqlite_writes_refused_total\{reason="busy"\} 1$/m);
-      expect((await t.app.inject({ method: 'POST', url: '/totp/register', headers: t.auth, payload: { username: 'dave@example.com' } })).statusCode).toBe(201);
+      expect((await register(t, 'dave@example.com')).statusCode).toBe(201);
     } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await t.close();
+    }
+  });
+
+  it('let go within the wait: the write goes through, as if nothing had held it', async () => {
+    const t = await createTestApp();
+    const other = new Database(databasePath(t.dataDir));
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const pending = register(t, 'erin@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      other.exec('ROLLBACK');
+      expect((await pending).statusCode).toBe(201);
+      expect(other.prepare("SELECT COUNT(*) FROM users WHERE user_id = 'erin@example.com'").pluck().get()).toBe(1);
+    } finally {
+      other.close();
       await t.close();
     }
   });
