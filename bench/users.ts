@@ -67,6 +67,11 @@ export async function userPhases(o: UserPhaseOptions): Promise<UserPhase[]> {
     const total = target.users;
     const started = performance.now();
     const store = createSqliteStore(databasePath(target.dataDir));
+    // The outer transactions below are SQLite's own, not the group committer's, so they wait
+    // for the lock in SQLite's busy handler: give it the time the serving connection's short
+    // one (store.ts) leaves to the committer's timers. The checkpointer's last-resort TRUNCATE
+    // takes the lock while a bulk load outruns its checkpoints.
+    store.db.pragma('busy_timeout = 5000');
     try {
       const now = Date.now();
       // An activation claims a step well in the past, so every code of the run is still new.
