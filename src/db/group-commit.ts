@@ -20,9 +20,10 @@ import { StorageUnavailableError } from './types.js';
 //   to the next batch.
 // - Called while a transaction is already open on the connection (a caller's own
 //   db.transaction, a bulk load), a write runs at once in a savepoint of that transaction.
-// - A write refused by the disk (SQLITE_FULL) or by another process's write lock (SQLITE_BUSY
-//   past busy_timeout) rejects with a StorageUnavailableError, whichever statement met it; a
-//   write of the same batch undone with it gets the same. Any other error is the write's own.
+// - A write refused by the disk (SQLITE_FULL) or by another process's write lock (held past
+//   lockWaitMs, waited for on timers: see runBatch) rejects with a StorageUnavailableError,
+//   whichever statement met it; a write of the same batch undone with it gets the same. Any
+//   other error is the write's own.
 //
 // Under light load a batch holds one write and costs what the write's own transaction did.
 
