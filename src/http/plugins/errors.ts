@@ -48,7 +48,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
         request.log.error('a write was refused: the disk that holds the database is full');
         reply.code(503).send({ error: 'The service cannot store anything: its disk is full. Nothing was changed; retry once space is freed', code: 'STORAGE_FULL' } satisfies Body);
       } else {
-        request.log.warn('a write was refused: another process held the database write lock past the busy timeout');
+        request.log.warn('a write was refused: another process held the database write lock for the 5 s a write waits for it');
         reply.header('retry-after', '1').code(503).send({ error: 'The database is busy with another process: nothing was changed; retry in a moment', code: 'DATABASE_BUSY' } satisfies Body);
       }
       return;

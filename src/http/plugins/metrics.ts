@@ -22,7 +22,7 @@ const writeLines = (s: WriteStats) => [
   '# HELP sqlite_writer_paused_seconds_total Seconds the writes were held for those checkpoints.',
   '# TYPE sqlite_writer_paused_seconds_total counter',
   `sqlite_writer_paused_seconds_total ${s.pausedSeconds.toFixed(6)}`,
-  '# HELP sqlite_writes_refused_total Writes refused with nothing kept: the disk full (storage_full), or the write lock held by another process past busy_timeout (busy).',
+  '# HELP sqlite_writes_refused_total Writes refused with nothing kept: the disk full (storage_full), or the write lock held by another process for 5 s (busy).',
   '# TYPE sqlite_writes_refused_total counter',
   `sqlite_writes_refused_total{reason="storage_full"} ${s.refused.full}`,
   `sqlite_writes_refused_total{reason="busy"} ${s.refused.busy}`,
