@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ConfigError, loadConfig } from '../config.js';
-import { Database } from '../db/driver.js';
+import { Database, type Db } from '../db/driver.js';
 import { databasePath } from '../db/open.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -56,25 +56,26 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`backup wrote nothing: ${code === 'EEXIST' ? `${file} already exists` : `cannot create ${file} (${code})`}.\n`);
       return 1;
     }
-    const db = new Database(source, { fileMustExist: true });
+    // From here on a failure removes the file created above: "wrote nothing" stays true.
+    const refuse = (why: string) => {
+      if (!scratch) rmSync(file, { force: true });
+      process.stderr.write(`backup wrote nothing: ${why}.\n`);
+      return 1;
+    };
+    let db: Db | undefined;
     try {
+      db = new Database(source, { fileMustExist: true });
       db.pragma('busy_timeout = 5000');
       db.prepare('VACUUM INTO ?').run(file);
     } catch (err) {
-      if (!scratch) rmSync(file, { force: true });
-      process.stderr.write(`backup wrote nothing: ${err instanceof Error ? err.message : String(err)} (${(err as { code?: string }).code ?? 'error'}).\n`);
-      return 1;
+      return refuse(`${err instanceof Error ? err.message : String(err)} (${(err as { code?: string }).code ?? 'error'})`);
     } finally {
-      db.close();
+      db?.close();
     }
     const copy = new Database(file, { readonly: true });
     const check = copy.pragma('quick_check', { simple: true });
     copy.close();
-    if (check !== 'ok') {
-      if (!scratch) rmSync(file, { force: true });
-      process.stderr.write(`backup wrote nothing: the copy failed SQLite's quick_check (${String(check)}).\n`);
-      return 1;
-    }
+    if (check !== 'ok') return refuse(`the copy failed SQLite's quick_check (${String(check)})`);
     if (toStdout) await pipeline(createReadStream(file), process.stdout);
     process.stderr.write(`Backed up ${source} to ${toStdout ? 'standard output' : file}: ${statSync(file).size} bytes, quick_check ok.\n`);
     return 0;

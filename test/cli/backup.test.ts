@@ -111,5 +111,14 @@ describe('npm run backup', () => {
     expect(none.stderr).toBe(`backup wrote nothing: there is no database at ${databasePath(empty)} (check DATA_DIR).\n`);
     expect(existsSync(databasePath(empty))).toBe(false);
     expect(existsSync(target)).toBe(false);
+
+    // A database SQLite cannot open (a directory where the file should be): said in a line, and
+    // the target created for the copy is removed again.
+    const unopenable = newDataDir();
+    mkdirSync(databasePath(unopenable));
+    const failed = await backup(unopenable, target);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe('backup wrote nothing: unable to open database file (SQLITE_CANTOPEN).\n');
+    expect(existsSync(target)).toBe(false);
   }, 60_000);
 });
