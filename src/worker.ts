@@ -4,7 +4,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { systemClock } from './clock.js';
 import { ConfigError } from './config.js';
 import { databasePath } from './db/open.js';
-import { createSqliteStore } from './db/store.js';
+import { createSqliteStore, type SqliteStore } from './db/store.js';
 import { createLogger } from './logger.js';
 import { loadConfigAndSecrets } from './secrets.js';
 import { createCodeLog } from './services/code-log.js';
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel).child({ component: 'code-log-worker' });
   const dbFile = databasePath(config.dataDir);
   let task: ScheduledTask | null = null;
-  let store: ReturnType<typeof createSqliteStore> | null = null;
+  let store: SqliteStore | null = null;
   const stop = async (signal: string) => {
     logger.info({ signal }, 'worker stopping');
     await task?.stop();

@@ -54,13 +54,17 @@ export type WriteStats = {
   storageFull: boolean;
 };
 
-/** The SQLite error behind `error` (the error itself, or the cause of a batch undone by it). */
-function sqliteCode(error: unknown): string {
+/**
+ * Why the storage refused, from the SQLite error behind `error` (the error itself, or the cause
+ * of a batch undone by it): no room (SQLITE_FULL), another process's lock (SQLITE_BUSY and its
+ * extended codes), or null for an error that is the write's own.
+ */
+function unavailableReason(error: unknown): 'full' | 'busy' | null {
   for (let e = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code === 'SQLITE_FULL' ? 'full' : code.startsWith('SQLITE_BUSY') ? 'busy' : null;
   }
-  return '';
+  return null;
 }
 
 /** `lockedSince`: when the job's batch first found another process holding the write lock. */
@@ -108,13 +112,14 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   /** What a caller is rejected with: a StorageUnavailableError for the disk and the lock. */
   const refusal = (error: unknown): unknown => {
     if (error instanceof StorageUnavailableError) return error;
-    const code = sqliteCode(error);
-    const reason = code === 'SQLITE_FULL' ? 'full' : code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') ? 'busy' : null;
+    const reason = unavailableReason(error);
     if (!reason) return error;
     refused[reason]++;
     if (reason === 'full') storageFull = true;
     return new StorageUnavailableError(reason, { cause: error });
   };
+  // Every rejection of a queued write goes through here (no wrapper per write on the hot path).
+  const fail = (job: Job, error: unknown) => job.reject(refusal(error));
 
   /** Ends whatever is open; a failure here (the connection is gone) must not escape the batch. */
   const rollbackQuietly = () => {
@@ -145,7 +150,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
   const settle = (outcomes: Outcome[]) => {
     for (const o of outcomes) {
       if (o.ok) o.job.resolve(o.value);
-      else o.job.reject(o.error);
+      else fail(o.job, o.error);
     }
   };
 
@@ -160,18 +165,18 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
       // Another process holds the write lock (SQLite's busy handler gave up after the
       // connection's short busy_timeout): the batch waits for it on a timer, so the event loop
       // serves meanwhile, and what has waited lockWaitMs in all is refused as busy.
-      if (/^SQLITE_BUSY/.test(sqliteCode(error))) {
+      if (unavailableReason(error) === 'busy') {
         const now = performance.now();
         const locked: Job[] = [];
         for (const job of jobs) {
           job.lockedSince ??= now;
-          if (now - job.lockedSince >= lockWaitMs) job.reject(error);
+          if (now - job.lockedSince >= lockWaitMs) fail(job, error);
           else locked.push(job);
         }
         return { retry: [], locked };
       }
       // A closed database...
-      for (const job of jobs) job.reject(error);
+      for (const job of jobs) fail(job, error);
       return none;
     }
     lockTries = 0;
@@ -225,7 +230,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
         // Not expected (every statement above is guarded), but this runs from setImmediate,
         // where a throw would end the process: refuse the batch instead.
         rollbackQuietly();
-        for (const job of jobs) job.reject(error);
+        for (const job of jobs) fail(job, error);
         rest = none;
       }
       if (rest.locked.length > 0) {
@@ -264,7 +269,7 @@ export function createGroupCommit(db: Db, opts: GroupCommitOptions = {}): GroupC
         }
       }
       return new Promise<T>((resolve, reject) => {
-        queue.push({ work, resolve: resolve as (v: unknown) => void, reject: (error) => reject(refusal(error)) });
+        queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
         schedule();
       });
     },

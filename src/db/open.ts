@@ -64,7 +64,8 @@ export function migrate(db: Db, dir = MIGRATIONS_DIR): number {
   // A database migrated by a newer build (a rollback to an older image) has tables this build
   // does not know how to keep consistent: refuse it rather than write to it.
   const known = new Set(files.map((f) => Number(f.slice(0, 3))));
-  const newer = (db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as { version: number; name: string }[]).filter((m) => !known.has(m.version));
+  const recorded = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as { version: number; name: string }[];
+  const newer = recorded.filter((m) => !known.has(m.version));
   if (newer.length > 0) {
     throw new Error(
       `the database was migrated by a newer version of the service (${newer.map((m) => m.name).join(', ')}): run that version, or restore a backup taken before the upgrade`,
@@ -73,7 +74,7 @@ export function migrate(db: Db, dir = MIGRATIONS_DIR): number {
   // Only a migration still to apply takes the write lock: a start on an up-to-date database
   // (every start but an upgrade's) needs none, so it is not held up by another process's write
   // (a key rotation, a backup tool, the other service process in the middle of its own).
-  const done = new Set((db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]));
+  const done = new Set(recorded.map((m) => m.version));
   let applied = 0;
   for (const file of files) {
     const version = Number(file.slice(0, 3));
