@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, randomHexSeed, setSeed, type TestApp } from '../helpers/app.js';
 import { codeFor, enrol, verifyTotp } from '../users/helpers.js';
+import { changedTables, snapshotTables } from '../helpers/db-snapshot.js';
 
 // Every bad input gets a clear JSON error and changes nothing. Driven by the service's own
 // OpenAPI document, so a route added later is covered without a line here: each body field set
@@ -46,16 +47,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-/** Every row of every table, each table's rows as one string, in a stable order. */
-function snapshot(): Map<string, string> {
-  const tables = (t.store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  return new Map(
-    tables.map((n) => [n, JSON.stringify(t.store.db.prepare(`SELECT * FROM "${n}" ORDER BY 1, 2`).all(), (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v))]),
-  );
-}
-
-/** The tables whose rows differ between two snapshots. */
-const changedTables = (a: Map<string, string>, b: Map<string, string>) => [...new Set([...a.keys(), ...b.keys()])].filter((n) => a.get(n) !== b.get(n));
+const snapshot = () => snapshotTables(t.store.db);
 
 /** A body the route would accept in shape: the user above, each enum's first value, the smallest number. */
 function plausibleBody(schema: Schema): Record<string, unknown> {

@@ -9,6 +9,7 @@ import { createTestApp, oathtool, opensslEncrypt, randomHexSeed, setSeed, type T
 import { waitFor } from '../helpers/spawn.js';
 import { captured } from '../helpers/log-capture.js';
 import { codeFor, enrol, verifyTotp, type Enrolled } from '../users/helpers.js';
+import { changedTables, snapshotTables } from '../helpers/db-snapshot.js';
 
 // Writes the storage refuses for a reason outside the request (StorageUnavailableError): a full
 // disk, and another process holding the write lock.
@@ -40,16 +41,8 @@ describe.runIf(mounted || process.env.CI)('a full disk under the database', () =
   const filler = join(mountPoint, 'filler');
   let before: Map<string, string>;
 
-  /** Every row of every table but the health check's probe, straight from the file. */
-  const dump = () => {
-    const db = new Database(databasePath(t.dataDir), { readonly: true });
-    try {
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'write_probe' ORDER BY name").pluck().all() as string[];
-      return new Map(tables.map((n) => [n, JSON.stringify(db.prepare(`SELECT * FROM "${n}"`).all().map((r) => JSON.stringify(r)).sort())]));
-    } finally {
-      db.close();
-    }
-  };
+  /** Every row of every table but the health check's probe. */
+  const dump = () => snapshotTables(t.store.db, ['write_probe']);
   const health = () => t.app.inject({ url: '/health' });
   const metric = async (name: string) => {
     const text = (await t.app.inject({ url: '/metrics', headers: t.auth })).body;
@@ -146,7 +139,7 @@ describe.runIf(mounted || process.env.CI)('a full disk under the database', () =
     expect((await health()).json().checks).toEqual({ database: 'ok', seed: 'set' });
     expect(await metric('sqlite_storage_full')).toBe(0);
     const after = dump();
-    expect([...after.keys()].filter((n) => after.get(n) !== before.get(n))).toEqual([]);
+    expect(changedTables(before, after)).toEqual([]);
     const db = new Database(databasePath(t.dataDir), { readonly: true });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
